@@ -1,0 +1,89 @@
+"""Build the scorer a backend reads, from checkpoints or (for cost runs) with random weights.
+
+Every scorer becomes a module mapping its input to one number per sample; the
+description returned beside it goes into the run's JSON, so a result always
+says whether its scorer was trained or random.
+"""
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from scorers import build_clip_aesthetic_random, build_head, expected_rating, load_clip_aesthetic, load_head
+from scorers.tiny_clip import TINY_CLIP_ARCH, register_tiny_clip
+
+RANDOM_CLIP_ARCH = {"sd15": "ViT-L-14", "sd21-base": "ViT-L-14", "tiny": TINY_CLIP_ARCH}
+
+
+@dataclass(frozen=True)
+class ScorerConfig:
+    head: str | None = None  # checkpoint stem of a mid-block or latent head (<stem>.safetensors + <stem>.json)
+    clip_arch: str | None = None  # open_clip architecture of the image scorer
+    clip_checkpoint: str | None = None  # local open_clip checkpoint file
+    aesthetic_mlp: str | None = None  # LAION aesthetic predictor .pth
+
+
+class RatingScorer(nn.Module):
+    """A rating-classifier head read out as its expected rating."""
+
+    def __init__(self, head: nn.Module, classes):
+        super().__init__()
+        self.head = head
+        self.register_buffer("classes", torch.as_tensor(classes, dtype=torch.float32), persistent=False)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        logits = self.head(features)
+        if logits.dtype in (torch.float16, torch.bfloat16):  # softmax readout in fp32: fp16 exp overflows
+            logits = logits.float()
+        return expected_rating(logits, self.classes.to(logits.dtype))
+
+
+def check_scorer_files(cfg: ScorerConfig) -> None:
+    """Fail before any model loads when a named file is missing."""
+    paths = [cfg.clip_checkpoint, cfg.aesthetic_mlp]
+    if cfg.head:
+        paths += [f"{cfg.head}.json", f"{cfg.head}.safetensors"]
+    for p in paths:
+        if p and not Path(p).is_file():
+            raise FileNotFoundError(f"scorer file not found: {p}")
+    if bool(cfg.clip_checkpoint) != bool(cfg.aesthetic_mlp):
+        raise ValueError("--clip-checkpoint and --aesthetic-mlp go together: the image scorer needs both")
+
+
+def feature_shape(kind: str, models, height: int, width: int) -> tuple[int, int, int]:
+    shapes = {"midblock": models.mid_feature_shape, "latent": models.latent_shape}
+    return shapes[kind](height, width)
+
+
+def make_scorer(kind: str | None, models, cfg: ScorerConfig, height: int, width: int) -> tuple[nn.Module | None, dict]:
+    """(scorer, description) for a backend's scorer kind (None, "midblock", "latent", "image")."""
+    if kind is None:
+        return None, {"kind": None}
+    device, dtype = models.device, models.dtype
+    if kind == "image":
+        if cfg.clip_checkpoint:
+            arch = cfg.clip_arch or "ViT-L-14"
+            scorer = load_clip_aesthetic(arch, cfg.clip_checkpoint, cfg.aesthetic_mlp, device=device, dtype=dtype)
+            return scorer, {"kind": kind, "arch": arch, "checkpoint": cfg.clip_checkpoint, "mlp": cfg.aesthetic_mlp, "random_weights": False}
+        arch = cfg.clip_arch or RANDOM_CLIP_ARCH.get(models.source, "ViT-L-14")
+        if arch == TINY_CLIP_ARCH:
+            register_tiny_clip(Path(tempfile.gettempdir()) / "guidance-bench-clip")
+        return build_clip_aesthetic_random(arch, device=device, dtype=dtype), {"kind": kind, "arch": arch, "random_weights": True}
+    shape = feature_shape(kind, models, height, width)
+    if cfg.head:
+        head, meta = load_head(cfg.head, expect_feature_shape=shape, device=device)
+        if meta.kind != kind:
+            raise ValueError(f"scorer checkpoint {cfg.head} is a {meta.kind!r} head but this backend reads {kind!r} features")
+        scorer = RatingScorer(head, meta.classes)
+        desc = {"kind": kind, "checkpoint": cfg.head, "base_model": meta.base_model, "feature_shape": list(shape), "random_weights": False}
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            head = build_head(kind, shape)
+        scorer = RatingScorer(head, range(1, 11))
+        desc = {"kind": kind, "feature_shape": list(shape), "random_weights": True}
+    return scorer.to(device=device, dtype=dtype).eval().requires_grad_(False), desc

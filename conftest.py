@@ -1,0 +1,37 @@
+"""Shared fixtures (tiny seeded models on CPU), the gpu/slow markers, and machine info for benchmarks."""
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in the tests may reach a hub
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_models():
+    """The `tiny` preset with random weights, fp32 on CPU; shared, so tests must not modify it."""
+    from bench.models import load_models
+
+    return load_models("tiny", weights="random", dtype=torch.float32, device="cpu", seed=0)
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    from bench.machine import machine_info as describe
+
+    machine_info.update(describe())

@@ -32,6 +32,6 @@ def tiny_models():
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
-    from bench.machine import machine_info as describe
+    from bench.provenance import machine_info as describe
 
     machine_info.update(describe())

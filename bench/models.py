@@ -102,7 +102,9 @@ def load_models(source: str, weights: str = "pretrained", dtype: torch.dtype = t
     else:
         models = _load_pretrained(source)
     for m in (models.unet, models.vae, models.text_encoder):
-        m.requires_grad_(False).eval().to(device=device, dtype=dtype)
+        m.requires_grad_(False).eval().to(device=device)
+        if m.dtype != dtype:
+            m.to(dtype=dtype)
     return models
 
 
@@ -132,8 +134,7 @@ def _build_random(source: str, seed: int) -> Models:
     vae = AutoencoderKL.from_config(vae_cfg)
     te_keys = {k: v for k, v in te_cfg.items() if not k.startswith("_") and k not in ("architectures", "transformers_version", "torch_dtype", "dtype")}
     text_encoder = CLIPTextModel(CLIPTextConfig(**te_keys))
-    tokenizer = offline_clip_tokenizer(model_max_length=te_cfg.get("max_position_embeddings", 77))
-    tokenizer.pad_token = pad
+    tokenizer = offline_clip_tokenizer(model_max_length=te_cfg.get("max_position_embeddings", 77), pad_token=pad)
     return Models(source, "random", unet, vae, text_encoder, tokenizer, dict(sched_cfg), resolution, preset=p)
 
 
@@ -180,7 +181,8 @@ def _load_tiny_decoder(models: Models) -> AutoencoderTiny:
         torch.manual_seed(0)
         cfg = dict(p.tiny_decoder) if p is not None else {}
         dec = AutoencoderTiny(latent_channels=models.vae.config.latent_channels, **cfg)
-    return dec.requires_grad_(False).eval().to(device=models.device, dtype=models.dtype)
+    dec = dec.requires_grad_(False).eval().to(device=models.device)
+    return dec if dec.dtype == models.dtype else dec.to(dtype=models.dtype)
 
 
 def save_models(models: Models, folder: str | Path) -> Path:

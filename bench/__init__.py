@@ -1,0 +1,1 @@
+"""The harness: model presets and loading, sampling jobs, timing and memory, cost model, reports, gates, CLI."""

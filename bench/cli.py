@@ -1,0 +1,86 @@
+"""guidance-bench command line: `python -m bench COMMAND --help`.
+
+    python -m bench sample --model tiny --backend midu --scale 5 --prompt "a horse on a beach" --out out/horse
+    python -m bench sample --model sd21-base --weights random --backend pixel --device cuda --dtype fp16 --out out/x
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from guidance import BACKENDS
+from guidance.config import GRAD_NORMS, TARGETS, GuidanceConfig, SamplerConfig
+
+from .models import DTYPES, SCHEDULERS, WEIGHTS
+from .presets import PRESETS
+
+
+def _add_sample(sub) -> None:
+    p = sub.add_parser("sample", help="one guided sampling run: images + run.json", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="tiny", help=f"preset ({', '.join(PRESETS)}), local diffusers folder, or hub id")
+    p.add_argument("--weights", default="random", help=f"one of {', '.join(WEIGHTS)}; random builds the full architecture with no download")
+    p.add_argument("--backend", default="midu", help=f"guidance backend: {', '.join(BACKENDS)}")
+    p.add_argument("--prompt", action="append", dest="prompts", help="prompt (repeat for several)")
+    p.add_argument("--negative-prompt", default="", help="prompt of the unconditional CFG half")
+    p.add_argument("--scale", type=float, default=0.0, help="guidance scale; negative pushes the scorer down")
+    p.add_argument("--window", type=float, nargs=2, default=(0.0, 1.0), metavar=("START", "END"), help="fractions of the steps that get guidance")
+    p.add_argument("--every-k", type=int, default=1, help="guide every k-th step inside the window")
+    p.add_argument("--grad-norm", default="rms", help=f"gradient normalisation: {', '.join(GRAD_NORMS)}")
+    p.add_argument("--target", default="latent", help=f"where the gradient lands: {', '.join(TARGETS)}")
+    p.add_argument("--steps", type=int, default=50, help="sampling steps")
+    p.add_argument("--cfg-scale", type=float, default=7.5, help="classifier-free guidance scale")
+    p.add_argument("--scheduler", default="ddim", help=f"one of {', '.join(SCHEDULERS)}")
+    p.add_argument("--seed", type=int, default=0, help="seed of the initial noise")
+    p.add_argument("--batch", type=int, default=1, help="samples per prompt")
+    p.add_argument("--height", type=int, default=None, help="image height in pixels (default: the model's)")
+    p.add_argument("--width", type=int, default=None, help="image width in pixels (default: the model's)")
+    p.add_argument("--dtype", default="fp32", help=f"one of {', '.join(DTYPES)}")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--head", default=None, help="scorer checkpoint stem (<stem>.safetensors + <stem>.json) for midu/latent")
+    p.add_argument("--clip-arch", default=None, help="open_clip architecture of the pixel scorer (ViT-L-14-quickgelu for LAION's predictor)")
+    p.add_argument("--clip-checkpoint", default=None, help="local open_clip checkpoint for the pixel scorer")
+    p.add_argument("--aesthetic-mlp", default=None, help="local LAION aesthetic predictor .pth")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=_run_sample)
+
+
+def _run_sample(a) -> int:
+    from .sample_job import SampleJob, run
+    from .scorer_setup import ScorerConfig
+
+    job = SampleJob(
+        prompts=tuple(a.prompts or ["a photo of a cat"]),
+        out=a.out, model=a.model, weights=a.weights, backend=a.backend, negative_prompt=a.negative_prompt,
+        dtype=a.dtype, device=a.device,
+        sampler=SamplerConfig(steps=a.steps, cfg_scale=a.cfg_scale, scheduler=a.scheduler, seed=a.seed,
+                              height=a.height, width=a.width, batch=a.batch),
+        guidance=GuidanceConfig(scale=a.scale, window_start=a.window[0], window_end=a.window[1], every_k=a.every_k,
+                                grad_norm=a.grad_norm, target=a.target),
+        scorer=ScorerConfig(head=a.head, clip_arch=a.clip_arch, clip_checkpoint=a.clip_checkpoint, aesthetic_mlp=a.aesthetic_mlp),
+    )
+    rec = run(job)
+    print(f"wrote {len(rec['images'])} image(s) and run.json to {a.out} "
+          f"({job.backend}, scale {job.guidance.scale}, {rec['sample_wall_s']} s; final score {rec['final_score']})")
+    return 0
+
+
+def _add_demo(sub) -> None:
+    p = sub.add_parser("demo", help="every backend at negative, zero and positive scale on the embedded tiny model")
+    p.add_argument("--out", default="demo-out", help="output folder")
+    p.add_argument("--steps", type=int, default=10, help="sampling steps")
+    p.add_argument("--scales", type=float, nargs="+", default=[-1.0, 0.0, 1.0], help="guidance scales to run")
+    p.set_defaults(func=lambda a: __import__("bench.demo", fromlist=["demo"]).demo(a.out, a.steps, tuple(a.scales)) and 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description="guidance-bench: what classifier guidance costs and buys")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_sample(sub)
+    _add_demo(sub)
+    a = parser.parse_args(argv)
+    try:
+        return a.func(a)
+    except (ValueError, FileNotFoundError) as e:  # bad input: one clear line, no traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2

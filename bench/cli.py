@@ -73,11 +73,23 @@ def _add_demo(sub) -> None:
     p.set_defaults(func=lambda a: __import__("bench.demo", fromlist=["demo"]).demo(a.out, a.steps, tuple(a.scales)) and 0)
 
 
+def _external(module: str):
+    """A subcommand defined in its own module as `add_parser(subparsers)`."""
+    return lambda sub: __import__(module, fromlist=["add_parser"]).add_parser(sub)
+
+
+# subcommand -> adds its parser; each parser sets `func(args) -> exit code`
+COMMANDS = {
+    "sample": _add_sample,
+    "demo": _add_demo,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description="guidance-bench: what classifier guidance costs and buys")
     sub = parser.add_subparsers(dest="command", required=True)
-    _add_sample(sub)
-    _add_demo(sub)
+    for add in COMMANDS.values():
+        add(sub)
     a = parser.parse_args(argv)
     try:
         return a.func(a)

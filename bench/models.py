@@ -17,7 +17,7 @@ import torch
 from diffusers import AutoencoderKL, AutoencoderTiny, DDIMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-from .presets import PRESETS, Preset, get_preset
+from .presets import PRESETS, Preset, feature_shapes, get_preset
 from .tokenizer import offline_clip_tokenizer
 
 WEIGHTS = ("pretrained", "random")
@@ -64,12 +64,10 @@ class Models:
 
     def mid_feature_shape(self, height: int, width: int) -> tuple[int, int, int]:
         """(C, h, w) of the mid-block output for images of this size."""
-        f = self.vae_scale_factor * 2 ** (len(self.unet.config.block_out_channels) - 1)
-        return (self.unet.config.block_out_channels[-1], -(-height // f), -(-width // f))
+        return feature_shapes(self.unet.config, self.vae.config, height, width)["midblock"]
 
     def latent_shape(self, height: int, width: int) -> tuple[int, int, int]:
-        f = self.vae_scale_factor
-        return (self.unet.config.in_channels, height // f, width // f)
+        return feature_shapes(self.unet.config, self.vae.config, height, width)["latent"]
 
     def tiny_decoder(self) -> AutoencoderTiny:
         """The TAESD-architecture decoder for this latent space, built on first use."""

@@ -172,6 +172,16 @@ _add(
 )
 
 
+def feature_shapes(unet: dict, vae: dict, height: int, width: int) -> dict[str, tuple[int, int, int]]:
+    """(C, h, w) of what each head kind reads, from configs alone (no model needed)."""
+    f = 2 ** (len(vae["block_out_channels"]) - 1)
+    g = f * 2 ** (len(unet["block_out_channels"]) - 1)
+    return {
+        "latent": (unet.get("in_channels", 4), height // f, width // f),
+        "midblock": (unet["block_out_channels"][-1], -(-height // g), -(-width // g)),
+    }
+
+
 def get_preset(name: str) -> Preset:
     if name not in PRESETS:
         raise ValueError(f"unknown model preset {name!r}; valid: {', '.join(PRESETS)} (or a local diffusers folder)")

@@ -17,9 +17,11 @@ from PIL import Image
 from guidance import BACKENDS, SCORER_KIND, GuidanceConfig, SamplerConfig, check_backend, sample
 from guidance.pixel import decode
 
+from scorers import FeatureShapeMismatch, load_meta
+
 from .encode import encode_prompts
 from .models import DTYPES, SCHEDULERS, check_source, load_models
-from .presets import PRESETS
+from .presets import PRESETS, feature_shapes
 from .provenance import machine_info
 from .scorer_setup import ScorerConfig, check_scorer_files, make_scorer
 
@@ -52,9 +54,19 @@ def validate(job: SampleJob) -> None:
     if not job.prompts:
         raise ValueError("expected at least one --prompt")
     check_scorer_files(job.scorer)
-    if job.model in PRESETS:  # a preset's VAE factor is known before anything loads
+    if job.model in PRESETS:  # a preset's shapes are known before anything loads
         p = PRESETS[job.model]
-        check_image_size(job.sampler.height or p.resolution, job.sampler.width or p.resolution, 2 ** (len(p.vae["block_out_channels"]) - 1))
+        h, w = job.sampler.height or p.resolution, job.sampler.width or p.resolution
+        check_image_size(h, w, 2 ** (len(p.vae["block_out_channels"]) - 1))
+        kind = SCORER_KIND[job.backend]
+        if job.scorer.head and kind in ("midblock", "latent"):
+            check_head_shape(job.scorer.head, feature_shapes(p.unet, p.vae, h, w)[kind])
+
+
+def check_head_shape(stem: str, shape: tuple[int, int, int]) -> None:
+    meta = load_meta(stem)
+    if meta.feature_shape != tuple(shape):
+        raise FeatureShapeMismatch(f"scorer checkpoint {stem} was trained on features {meta.feature_shape} but this model gives {tuple(shape)}")
 
 
 def check_image_size(h: int, w: int, f: int) -> None:

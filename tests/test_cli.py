@@ -30,9 +30,13 @@ def test_bad_input_one_line(args, message, tmp_path, capsys):
     assert message in err and err.count("\n") == 1, err
 
 
-def test_head_for_another_model_names_both_shapes(tmp_path, capsys):
-    import torch
+def test_head_for_another_model_names_both_shapes_before_loading(tmp_path, capsys, monkeypatch):
+    import bench.sample_job
 
+    def no_loading(*a, **k):
+        raise AssertionError("models were loaded before the shape check")
+
+    monkeypatch.setattr(bench.sample_job, "load_models", no_loading)
     from scorers import HeadMeta, build_head, save_head
 
     save_head(tmp_path / "h", build_head("midblock", (1280, 8, 8)), HeadMeta("midblock", (1280, 8, 8), "sd21-base", tuple(range(1, 11))))

@@ -1,4 +1,6 @@
 """Our sampler at scale 0 reproduces diffusers' StableDiffusionPipeline for the same parts and noise."""
+import copy
+
 import pytest
 import torch
 from diffusers import StableDiffusionPipeline
@@ -15,8 +17,10 @@ def _pipeline(models, scheduler):
 
 
 @pytest.mark.parametrize("scheduler_name", ["ddim", "euler", "dpmpp"])
-def test_scale_zero_matches_pipeline(tiny_models, scheduler_name):
-    m = tiny_models
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
+def test_scale_zero_matches_pipeline(tiny_models, scheduler_name, prediction_type):
+    m = copy.copy(tiny_models)
+    m.scheduler_config = {**m.scheduler_config, "prediction_type": prediction_type}
     prompts = ["a red circle", "a blue square"]
     steps, cfg = 6, 5.0
     g = torch.Generator().manual_seed(0)
@@ -34,3 +38,22 @@ def test_scale_zero_matches_pipeline(tiny_models, scheduler_name):
     backend = BACKENDS["none"](m)
     ours = sample(backend, sched, noise * sched.init_noise_sigma, cond, GuidanceConfig(scale=0.0), cfg_scale=cfg)
     torch.testing.assert_close(ours.x0, ref, rtol=0, atol=1e-6)
+
+
+def test_guided_v_prediction_eps_target_runs(tiny_models):
+    """A v-prediction model: guidance on the noise prediction goes through the eps <-> v conversion."""
+    m = copy.copy(tiny_models)
+    m.scheduler_config = {**m.scheduler_config, "prediction_type": "v_prediction"}
+    from bench.scorer_setup import ScorerConfig, make_scorer
+
+    scorer, _ = make_scorer("latent", m, ScorerConfig(), 32, 32)
+    backend = BACKENDS["latent"](m, scorer)
+    cond = encode_prompts(m, ["a red circle"])
+    finals = {}
+    for scale in (-2.0, 0.0, 2.0):
+        sched = m.scheduler("ddim")
+        sched.set_timesteps(6)
+        x = torch.randn(1, *m.latent_shape(32, 32), generator=torch.Generator().manual_seed(0))
+        res = sample(backend, sched, x, cond, GuidanceConfig(scale=scale, target="eps"), cfg_scale=3.0)
+        finals[scale] = float(backend.score(res.x0, cond))
+    assert finals[-2.0] < finals[0.0] < finals[2.0], finals

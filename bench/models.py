@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKL, AutoencoderTiny, DDIMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler, UNet2DConditionModel
-from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
 from .presets import PRESETS, Preset, feature_shapes, get_preset
 from .tokenizer import offline_clip_tokenizer
@@ -44,6 +44,9 @@ class Models:
     scheduler_config: dict
     resolution: int
     preset: Preset | None = None
+    family: str = "sd"  # "sdxl": two text encoders, pooled text + time ids as added conditioning
+    text_encoder_2: CLIPTextModelWithProjection | None = None
+    tokenizer_2: CLIPTokenizer | None = None
     _tiny_decoder: AutoencoderTiny | None = field(default=None, repr=False)
 
     @property
@@ -99,14 +102,16 @@ def load_models(source: str, weights: str = "pretrained", dtype: torch.dtype = t
         models = _build_random(source, seed)
     else:
         models = _load_pretrained(source)
-    for m in (models.unet, models.vae, models.text_encoder):
+    for m in (models.unet, models.vae, models.text_encoder, models.text_encoder_2):
+        if m is None:
+            continue
         m.requires_grad_(False).eval().to(device=device)
         if m.dtype != dtype:
             m.to(dtype=dtype)
     return models
 
 
-def _configs_from_folder(folder: Path) -> tuple[dict, dict, dict, dict]:
+def _configs_from_folder(folder: Path) -> dict:
     import json
 
     def read(sub, name="config.json"):
@@ -115,25 +120,37 @@ def _configs_from_folder(folder: Path) -> tuple[dict, dict, dict, dict]:
             raise FileNotFoundError(f"{path} is missing: expected a diffusers folder with unet/, vae/, text_encoder/, scheduler/")
         return json.loads(path.read_text())
 
-    return read("unet"), read("vae"), read("text_encoder"), read("scheduler", "scheduler_config.json")
+    cfg = {"unet": read("unet"), "vae": read("vae"), "text_encoder": read("text_encoder"),
+           "scheduler": read("scheduler", "scheduler_config.json")}
+    cfg["text_encoder_2"] = read("text_encoder_2") if (folder / "text_encoder_2").is_dir() else None
+    return cfg
+
+
+def _text_config(cfg: dict) -> CLIPTextConfig:
+    keys = {k: v for k, v in cfg.items() if not k.startswith("_") and k not in ("architectures", "transformers_version", "torch_dtype", "dtype")}
+    return CLIPTextConfig(**keys)
 
 
 def _build_random(source: str, seed: int) -> Models:
     if source in PRESETS:
         p = get_preset(source)
-        unet_cfg, vae_cfg, te_cfg, sched_cfg, resolution, pad = p.unet, p.vae, p.text_encoder, p.scheduler, p.resolution, p.tokenizer_pad
+        cfg = {"unet": p.unet, "vae": p.vae, "text_encoder": p.text_encoder, "text_encoder_2": p.text_encoder_2, "scheduler": p.scheduler}
+        resolution, pad = p.resolution, p.tokenizer_pad
     else:
         p = None
-        unet_cfg, vae_cfg, te_cfg, sched_cfg = _configs_from_folder(Path(source))
-        resolution = vae_cfg.get("sample_size", 512)
-        pad = "<|endoftext|>"
+        cfg = _configs_from_folder(Path(source))
+        resolution, pad = cfg["vae"].get("sample_size", 512), "<|endoftext|>"
     torch.manual_seed(seed)
-    unet = UNet2DConditionModel.from_config(unet_cfg)
-    vae = AutoencoderKL.from_config(vae_cfg)
-    te_keys = {k: v for k, v in te_cfg.items() if not k.startswith("_") and k not in ("architectures", "transformers_version", "torch_dtype", "dtype")}
-    text_encoder = CLIPTextModel(CLIPTextConfig(**te_keys))
-    tokenizer = offline_clip_tokenizer(model_max_length=te_cfg.get("max_position_embeddings", 77), pad_token=pad)
-    return Models(source, "random", unet, vae, text_encoder, tokenizer, dict(sched_cfg), resolution, preset=p)
+    unet = UNet2DConditionModel.from_config(cfg["unet"])
+    vae = AutoencoderKL.from_config(cfg["vae"])
+    text_encoder = CLIPTextModel(_text_config(cfg["text_encoder"]))
+    max_len = cfg["text_encoder"].get("max_position_embeddings", 77)
+    tokenizer = offline_clip_tokenizer(model_max_length=max_len, pad_token=pad)
+    extra = {}
+    if cfg["text_encoder_2"] is not None:  # SDXL: its second tokenizer pads with "!"
+        extra = {"family": "sdxl", "text_encoder_2": CLIPTextModelWithProjection(_text_config(cfg["text_encoder_2"])),
+                 "tokenizer_2": offline_clip_tokenizer(model_max_length=max_len, pad_token="!")}
+    return Models(source, "random", unet, vae, text_encoder, tokenizer, dict(cfg["scheduler"]), resolution, preset=p, **extra)
 
 
 def _offline() -> bool:
@@ -152,6 +169,11 @@ def _load_pretrained(source: str) -> Models:
         text_encoder = CLIPTextModel.from_pretrained(repo, subfolder="text_encoder", **kw)
         tokenizer = CLIPTokenizer.from_pretrained(repo, subfolder="tokenizer", **kw)
         sched_cfg = DDIMScheduler.load_config(repo, subfolder="scheduler", **kw)
+        extra = {}
+        if _has_second_encoder(repo, preset):
+            extra = {"family": "sdxl",
+                     "text_encoder_2": CLIPTextModelWithProjection.from_pretrained(repo, subfolder="text_encoder_2", **kw),
+                     "tokenizer_2": CLIPTokenizer.from_pretrained(repo, subfolder="tokenizer_2", **kw)}
     except (OSError, ValueError) as e:
         where = "offline (HF_HUB_OFFLINE is set)" if _offline() else "from the hub"
         raise WeightsUnavailable(
@@ -159,7 +181,17 @@ def _load_pretrained(source: str) -> Models:
             "  cost runs do not need them: pass --weights random to build the same architecture with random weights"
         ) from None
     resolution = preset.resolution if preset else vae.config.sample_size
-    return Models(source, "pretrained", unet, vae, text_encoder, tokenizer, dict(sched_cfg), resolution, preset=preset)
+    return Models(source, "pretrained", unet, vae, text_encoder, tokenizer, dict(sched_cfg), resolution, preset=preset, **extra)
+
+
+def _has_second_encoder(repo: str, preset: Preset | None) -> bool:
+    if preset is not None:
+        return preset.family == "sdxl"
+    if Path(repo).is_dir():
+        return Path(repo, "text_encoder_2").is_dir()
+    from diffusers import DiffusionPipeline
+
+    return "text_encoder_2" in DiffusionPipeline.load_config(repo, local_files_only=_offline())
 
 
 def _load_tiny_decoder(models: Models) -> AutoencoderTiny:
@@ -190,6 +222,9 @@ def save_models(models: Models, folder: str | Path) -> Path:
     models.vae.save_pretrained(folder / "vae")
     models.text_encoder.save_pretrained(folder / "text_encoder")
     models.tokenizer.save_pretrained(folder / "tokenizer")
+    if models.text_encoder_2 is not None:
+        models.text_encoder_2.save_pretrained(folder / "text_encoder_2")
+        models.tokenizer_2.save_pretrained(folder / "tokenizer_2")
     models.scheduler("ddim").save_pretrained(folder / "scheduler")
     if models._tiny_decoder is not None:
         models._tiny_decoder.save_pretrained(folder / "tiny_decoder")

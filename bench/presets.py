@@ -61,6 +61,8 @@ class Preset:
     tokenizer_pad: str = "<|endoftext|>"  # SD 2.x tokenizers pad with "!"
     tiny_decoder_id: str | None = None  # TAESD weights for this latent space
     tiny_decoder: dict = field(default_factory=dict)  # AutoencoderTiny config for random weights
+    family: str = "sd"  # prompt encoding: "sd" (one CLIP text encoder) or "sdxl" (two, pooled + time ids)
+    text_encoder_2: dict | None = None  # SDXL's second encoder (CLIPTextModelWithProjection)
 
 
 PRESETS: dict[str, Preset] = {}
@@ -168,6 +170,96 @@ _add(
             "num_encoder_blocks": [1, 1],
             "num_decoder_blocks": [1, 1],
         },
+    )
+)
+
+
+_SDXL_SCHEDULER = {
+    **_SD_SCHEDULER,
+    "_class_name": "EulerDiscreteScheduler",
+    "timestep_spacing": "leading",
+    "interpolation_type": "linear",
+    "use_karras_sigmas": False,
+}
+
+_add(
+    Preset(
+        name="sdxl",
+        hub_id="stabilityai/stable-diffusion-xl-base-1.0",
+        resolution=1024,
+        unet={
+            "sample_size": 128,
+            "in_channels": 4,
+            "out_channels": 4,
+            "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+            "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"],
+            "block_out_channels": [320, 640, 1280],
+            "layers_per_block": 2,
+            "norm_num_groups": 32,
+            "attention_head_dim": [5, 10, 20],
+            "transformer_layers_per_block": [1, 2, 10],
+            "cross_attention_dim": 2048,
+            "use_linear_projection": True,
+            "addition_embed_type": "text_time",
+            "addition_time_embed_dim": 256,
+            "projection_class_embeddings_input_dim": 2816,
+        },
+        vae={**_SD_VAE, "sample_size": 1024, "scaling_factor": 0.13025, "force_upcast": True},
+        text_encoder={
+            "hidden_size": 768,
+            "intermediate_size": 3072,
+            "num_hidden_layers": 12,
+            "num_attention_heads": 12,
+            "projection_dim": 768,
+            "hidden_act": "quick_gelu",
+            "max_position_embeddings": 77,
+            "vocab_size": 49408,
+        },
+        text_encoder_2={
+            "hidden_size": 1280,
+            "intermediate_size": 5120,
+            "num_hidden_layers": 32,
+            "num_attention_heads": 20,
+            "projection_dim": 1280,
+            "hidden_act": "gelu",
+            "max_position_embeddings": 77,
+            "vocab_size": 49408,
+        },
+        scheduler=_SDXL_SCHEDULER,
+        tiny_decoder_id="madebyollin/taesdxl",
+        family="sdxl",
+    )
+)
+
+# SDXL's structure (two text encoders, added text/time embedding) at test size
+_add(
+    Preset(
+        name="tiny-sdxl",
+        hub_id=None,
+        resolution=32,
+        unet={
+            "sample_size": 16,
+            "in_channels": 4,
+            "out_channels": 4,
+            "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D"],
+            "up_block_types": ["CrossAttnUpBlock2D", "UpBlock2D"],
+            "block_out_channels": [32, 64],
+            "layers_per_block": 1,
+            "norm_num_groups": 8,
+            "attention_head_dim": [2, 4],
+            "transformer_layers_per_block": [1, 2],
+            "cross_attention_dim": 64,
+            "use_linear_projection": True,
+            "addition_embed_type": "text_time",
+            "addition_time_embed_dim": 8,
+            "projection_class_embeddings_input_dim": 80,  # 6 time ids x 8 + pooled 32
+        },
+        vae=PRESETS["tiny"].vae,
+        text_encoder={**PRESETS["tiny"].text_encoder},
+        text_encoder_2={**PRESETS["tiny"].text_encoder, "hidden_act": "gelu"},
+        scheduler=_SDXL_SCHEDULER,
+        tiny_decoder=PRESETS["tiny"].tiny_decoder,
+        family="sdxl",
     )
 )
 

@@ -99,7 +99,7 @@ def run(job: SampleJob, models=None) -> dict:
     backend = BACKENDS[job.backend](models, scorer)
 
     prompts = list(job.prompts) * job.sampler.batch
-    cond = encode_prompts(models, prompts, job.negative_prompt)
+    cond = encode_prompts(models, prompts, job.negative_prompt, height, width)
     sched = models.scheduler(job.sampler.scheduler)
     sched.set_timesteps(job.sampler.steps, device=job.device)
     g = torch.Generator("cpu").manual_seed(job.sampler.seed)

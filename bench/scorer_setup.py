@@ -16,7 +16,7 @@ from torch import nn
 from scorers import build_clip_aesthetic_random, build_head, expected_rating, load_clip_aesthetic, load_head
 from scorers.tiny_clip import TINY_CLIP_ARCH, register_tiny_clip
 
-RANDOM_CLIP_ARCH = {"sd15": "ViT-L-14", "sd21-base": "ViT-L-14", "tiny": TINY_CLIP_ARCH}
+RANDOM_CLIP_ARCH = {"sd15": "ViT-L-14", "sd21-base": "ViT-L-14", "sdxl": "ViT-L-14", "tiny": TINY_CLIP_ARCH, "tiny-sdxl": TINY_CLIP_ARCH}
 
 
 @dataclass(frozen=True)

@@ -16,22 +16,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-from PIL import Image
 
 from guidance import BACKENDS, GuidanceConfig, SamplerConfig
 
+from .grid import save_grid
 from .models import load_models
 from .sample_job import SampleJob, run
 
 PROMPTS = ("a red circle on a blue background", "a yellow star on a dark background")
-
-
-def grid(rows: list[list[Path]], cell: int = 64) -> Image.Image:
-    img = Image.new("RGB", (cell * max(len(r) for r in rows), cell * len(rows)), "white")
-    for i, row in enumerate(rows):
-        for j, path in enumerate(row):
-            img.paste(Image.open(path).convert("RGB").resize((cell, cell), Image.NEAREST), (j * cell, i * cell))
-    return img
 
 
 def demo(out: str, steps: int = 10, scales: tuple[float, ...] = (-1.0, 0.0, 1.0), seed: int = 0) -> dict:
@@ -48,7 +40,8 @@ def demo(out: str, steps: int = 10, scales: tuple[float, ...] = (-1.0, 0.0, 1.0)
             row.append(Path(job.out) / rec["images"][0])
         rows.append(row)
         print(f"{name:>14}: " + "  ".join(f"scale {k}: {v and [round(x, 3) for x in v]}" for k, v in summary[name].items()))
-    grid(rows).save(out_dir / "grid.png")
+    save_grid(rows, out_dir / "grid.png", list(BACKENDS), [f"scale {s:+g}" for s in scales],
+              title=f"first prompt, seed {seed}, tiny model with RANDOM weights (noise is expected)")
     record = {"note": "tiny model, random weights: the scores show the machinery works, not image quality",
               "scales": list(scales), "prompts": list(PROMPTS), "steps": steps, "final_score": summary}
     (out_dir / "summary.json").write_text(json.dumps(record, indent=2) + "\n")

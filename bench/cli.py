@@ -82,6 +82,9 @@ def _external(module: str):
 COMMANDS = {
     "sample": _add_sample,
     "demo": _add_demo,
+    "cost-run": _external("bench.cmd_costrun"),
+    "report": _external("bench.cmd_report"),
+    "uplift": _external("bench.cmd_uplift"),
 }
 
 

@@ -1,0 +1,56 @@
+"""The uplift sweep on the tiny model: cells, judges, pairing, scale choice, report and headline."""
+import json
+
+import numpy as np
+import pytest
+
+from bench.stats import paired_uplift
+from bench.uplift import UpliftConfig, cells, run_uplift
+from bench.uplift_analysis import choose_scales, samples, uplift_table
+from bench.uplift_report import write_report
+from bench.worlds import world_judges
+
+
+def test_paired_uplift_ci_and_win_rate():
+    rng = np.random.default_rng(0)
+    base = rng.normal(5, 1, 400)
+    u = paired_uplift(base + 0.5 + rng.normal(0, 0.1, 400), base)
+    assert u["ci_low"] < 0.5 < u["ci_high"] and u["win_rate"] > 0.99 and u["n"] == 400
+    flat = paired_uplift(base, base)
+    assert flat["uplift"] == 0 and flat["win_rate"] == 0.5
+    with pytest.raises(ValueError, match="paired samples differ in shape"):
+        paired_uplift(base[:3], base)
+
+
+def test_cells_skip_scale_zero_and_chunk_seeds():
+    cfg = UpliftConfig(prompts=("a", "b"), backends=("none", "midu"), scales=(-1.0, 0.0, 2.0), seeds=5, chunk=2)
+    cs = cells(cfg)
+    assert {(c["backend"], c["scale"]) for c in cs} == {("none", 0.0), ("midu", -1.0), ("midu", 2.0)}
+    assert sorted(s for c in cs if c["backend"] == "none" and c["prompt_idx"] == 0 for s in c["seeds"]) == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="needs the 'none' backend"):
+        UpliftConfig(prompts=("a",), backends=("midu",))
+
+
+def test_sweep_report_and_headline(tmp_path):
+    cfg = UpliftConfig(prompts=("a red circle",), backends=("none", "midu", "latent"), scales=(-1.0, 1.0),
+                       seeds=4, chunk=4, steps=2, world="toy", grid_seeds=2)
+    run_uplift(cfg, tmp_path / "sweep", world_judges=world_judges("toy"), log=lambda s: None)
+    df = samples(tmp_path / "sweep" / "rows.jsonl")
+    assert len(df) == 4 * (1 + 2 * 2) and {"truth", "truth_composition", "judge_midblock", "judge_image"} <= set(df.columns)
+    t = uplift_table(df)
+    own = t[(t.backend == "midu") & (t.judge == "judge_midblock")].set_index("scale")
+    assert own.uplift[1.0] > 0 > own.uplift[-1.0]  # guidance moves its own scorer both ways
+    chosen = choose_scales(df, "truth")
+    assert set(chosen.backend) == {"midu", "latent"} and (chosen.n_heldout_seeds == 2).all()
+    out = write_report(tmp_path / "sweep", tmp_path / "rep" / "toy.md", tmp_path / "rep" / "headline.json", "cmd")
+    text = out.read_text()
+    assert "Random weights" in text and "grid_midu.png" in text and (tmp_path / "rep" / "toy_figures" / "pareto.png").is_file()
+    head = json.loads((tmp_path / "rep" / "headline.json").read_text())
+    assert {"gt_uplift", "gt_uplift_ci_low", "gt_uplift_ci_high", "win_rate"} <= set(head["backends"]["midu"])
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    cfg = UpliftConfig(prompts=("a",), backends=("none",), seeds=1, steps=1)
+    run_uplift(cfg, tmp_path, log=lambda s: None)
+    with pytest.raises(ValueError, match="other settings \\(steps\\)"):
+        run_uplift(UpliftConfig(prompts=("a",), backends=("none",), seeds=1, steps=2), tmp_path, resume=True, log=lambda s: None)

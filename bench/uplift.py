@@ -174,7 +174,8 @@ def run_cell(kit: Kit, cfg: UpliftConfig, cell: dict, image_dir: Path | None) ->
         images = decode(m.vae, res.x0).clamp(-1, 1)  # judged as saved: the PNG clamps too
     row = {"seed_list": seeds, "random_weights": m.random_weights, "sweep": asdict(cfg),
            **judge(kit, res.x0, cond, images, prompts),
-           "nonfinite_steps": sum(s.nonfinite for s in res.steps),
+           "nonfinite_steps": sum(s.nonfinite for s in res.steps),  # sample-steps whose guidance was skipped
+           "guided_sample_steps": sum(s.guided for s in res.steps) * len(seeds),
            "step_ms": float(np.median(backend.all_ms)),
            "guided_step_ms": float(np.median(backend.guided_ms)) if backend.guided_ms else None}
     if image_dir is not None:

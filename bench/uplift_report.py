@@ -74,6 +74,24 @@ def backend_grid(sweep: Path, backend: str, scales: list[float], seeds: list[int
     return save_grid(rows, out, [f"seed {s}" for s in seeds], cols, title=f"{backend}: rows = seeds, columns = scales (prompt 0)")
 
 
+def nonfinite_lines(sweep: Path, dtype: str) -> list[str]:
+    """Share of guided sample-steps whose gradient or score was NaN/inf (their guidance was skipped)."""
+    from .rowstore import read_rows
+
+    rows = pd.DataFrame([r for r in read_rows(sweep / "rows.jsonl") if r["status"] == "ok" and r["backend"] != "none"])
+    if rows.empty or "guided_sample_steps" not in rows:
+        return []
+    g = rows.groupby("backend")[["nonfinite_steps", "guided_sample_steps"]].sum()
+    out = ["## Non-finite guidance", "", f"dtype {dtype}; a non-finite gradient or score skips that sample's guidance on that step.", "",
+           "| backend | non-finite sample-steps | guided sample-steps | rate |", "|---|---|---|---|"]
+    for b, r in g.iterrows():
+        out.append(f"| {b} | {int(r.nonfinite_steps)} | {int(r.guided_sample_steps)} | {r.nonfinite_steps / max(r.guided_sample_steps, 1):.4f} |")
+    oom = [r for r in read_rows(sweep / "rows.jsonl") if r["status"] == "oom"]
+    if oom:
+        out += ["", f"{len(oom)} cells ran out of memory: " + ", ".join(f"{r['backend']} scale {r['scale']:+g} ({r.get('mem_at_failure_gib')} GiB)" for r in oom)]
+    return out + [""]
+
+
 def fmt(x: float) -> str:
     return f"{x:+.2f}"
 
@@ -111,6 +129,7 @@ def write_report(sweep: str | Path, out: str | Path, headline: str | Path | None
         by = g.set_index("judge")
         lines.append(f"| {b} | {s:g} | " + " | ".join(f"{fmt(by.uplift[j])} ({by.win_rate[j]:.2f})" if j in by.index else "-" for j in judges) + " |")
     lines += ["", "Each entry: mean paired uplift against the unguided sample of the same seed and prompt (win rate).", ""]
+    lines += nonfinite_lines(sweep, cfg["config"]["dtype"])
     lines += ["## Reward hacking", "", "Where a backend's own scorer rises more than the independent judges, it is fitting its scorer's blind spots:", ""]
     lines += ["| backend | scale | own judge uplift | ground-truth / independent uplift |", "|---|---|---|---|"]
     for _, r in chosen[chosen.judge == select].iterrows():

@@ -44,7 +44,7 @@ def test_sweep_report_and_headline(tmp_path):
     assert set(chosen.backend) == {"midu", "latent"} and (chosen.n_heldout_seeds == 2).all()
     out = write_report(tmp_path / "sweep", tmp_path / "rep" / "toy.md", tmp_path / "rep" / "headline.json", "cmd")
     text = out.read_text()
-    assert "Random weights" in text and "grid_midu.png" in text and (tmp_path / "rep" / "toy_figures" / "pareto.png").is_file()
+    assert "Random weights" in text and "## Non-finite guidance" in text and "grid_midu.png" in text and (tmp_path / "rep" / "toy_figures" / "pareto.png").is_file()
     head = json.loads((tmp_path / "rep" / "headline.json").read_text())
     assert {"gt_uplift", "gt_uplift_ci_low", "gt_uplift_ci_high", "win_rate"} <= set(head["backends"]["midu"])
 

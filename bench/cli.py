@@ -38,7 +38,7 @@ def _add_sample(sub) -> None:
     p.add_argument("--dtype", default="fp32", help=f"one of {', '.join(DTYPES)}")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--head", default=None, help="scorer checkpoint stem (<stem>.safetensors + <stem>.json) for midu/latent")
-    p.add_argument("--clip-arch", default=None, help="open_clip architecture of the pixel scorer (ViT-L-14-quickgelu for LAION's predictor)")
+    p.add_argument("--clip-arch", default=None, help="open_clip architecture of the pixel scorer, or a path to an open_clip config JSON (ViT-L-14-quickgelu for LAION's predictor)")
     p.add_argument("--clip-checkpoint", default=None, help="local open_clip checkpoint for the pixel scorer")
     p.add_argument("--aesthetic-mlp", default=None, help="local LAION aesthetic predictor .pth")
     p.add_argument("--out", required=True, help="output folder")
@@ -82,6 +82,8 @@ def _external(module: str):
 COMMANDS = {
     "sample": _add_sample,
     "demo": _add_demo,
+    "costmodel": _external("bench.cmd_costmodel"),
+    "gate": _external("bench.cmd_gate"),
     "cost-run": _external("bench.cmd_costrun"),
     "report": _external("bench.cmd_report"),
     "uplift": _external("bench.cmd_uplift"),

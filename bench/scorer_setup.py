@@ -45,6 +45,8 @@ class RatingScorer(nn.Module):
 def check_scorer_files(cfg: ScorerConfig) -> None:
     """Fail before any model loads when a named file is missing."""
     paths = [cfg.clip_checkpoint, cfg.aesthetic_mlp]
+    if cfg.clip_arch and cfg.clip_arch.endswith(".json"):
+        paths.append(cfg.clip_arch)
     if cfg.head:
         paths += [f"{cfg.head}.json", f"{cfg.head}.safetensors"]
     for p in paths:
@@ -52,6 +54,19 @@ def check_scorer_files(cfg: ScorerConfig) -> None:
             raise FileNotFoundError(f"scorer file not found: {p}")
     if bool(cfg.clip_checkpoint) != bool(cfg.aesthetic_mlp):
         raise ValueError("--clip-checkpoint and --aesthetic-mlp go together: the image scorer needs both")
+
+
+def resolve_clip_arch(arch: str | None) -> str | None:
+    """An open_clip architecture name, or a path to an open_clip model config JSON (registered under its stem)."""
+    if arch and arch.endswith(".json"):
+        path = Path(arch)
+        if not path.is_file():
+            raise FileNotFoundError(f"open_clip model config not found: {path}")
+        import open_clip
+
+        open_clip.add_model_config(path)
+        return path.stem
+    return arch
 
 
 def feature_shape(kind: str, models, height: int, width: int) -> tuple[int, int, int]:
@@ -65,11 +80,12 @@ def make_scorer(kind: str | None, models, cfg: ScorerConfig, height: int, width:
         return None, {"kind": None}
     device, dtype = models.device, models.dtype
     if kind == "image":
+        clip_arch = resolve_clip_arch(cfg.clip_arch)
         if cfg.clip_checkpoint:
-            arch = cfg.clip_arch or "ViT-L-14"
+            arch = clip_arch or "ViT-L-14"
             scorer = load_clip_aesthetic(arch, cfg.clip_checkpoint, cfg.aesthetic_mlp, device=device, dtype=dtype)
             return scorer, {"kind": kind, "arch": arch, "checkpoint": cfg.clip_checkpoint, "mlp": cfg.aesthetic_mlp, "random_weights": False}
-        arch = cfg.clip_arch or RANDOM_CLIP_ARCH.get(models.source, "ViT-L-14")
+        arch = clip_arch or RANDOM_CLIP_ARCH.get(models.source, "ViT-L-14")
         if arch == TINY_CLIP_ARCH:
             register_tiny_clip(Path(tempfile.gettempdir()) / "guidance-bench-clip")
         return build_clip_aesthetic_random(arch, device=device, dtype=dtype), {"kind": kind, "arch": arch, "random_weights": True}

@@ -31,6 +31,8 @@ class MidUGuidance:
     unet: object
     scorer: object  # mid-block features -> score (B,)
     name: str = "midu"
+    overlap: bool = False  # CUDA: run the up path on a side stream, concurrent with the backward
+
 
     def __post_init__(self):
         unet_split.check_supported(self.unet)
@@ -45,11 +47,38 @@ class MidUGuidance:
             x = step.x.detach().requires_grad_(True)
             dm_cond = unet_split.down_mid(self.unet, x, step.t, c.cond, c.added_cond)
             score = self.scorer(dm_cond.h)
-            (grad,) = torch.autograd.grad(score.sum(), x)
-        with torch.no_grad():
-            out = unet_split.up(self.unet, unet_split.cat([dm_uncond, unet_split.detach(dm_cond)]))
+            if self.overlap and x.is_cuda:
+                out, grad = self._up_beside_backward(unet_split.cat([dm_uncond, unet_split.detach(dm_cond)]), score, x)
+            else:
+                (grad,) = torch.autograd.grad(score.sum(), x)
+                out = None
+        if out is None:
+            with torch.no_grad():
+                out = unet_split.up(self.unet, unet_split.cat([dm_uncond, unet_split.detach(dm_cond)]))
         out_uncond, out_cond = out.chunk(2)
         return StepOut(out_uncond, out_cond, grad, score.detach())
+
+    def _up_beside_backward(self, joined: unet_split.DownMid, score: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The up path and the backward need each other's inputs only: run them on two streams.
+
+        Backward ops run on the streams of their forward ops (the current one),
+        so the up path goes to the side stream. At small batch neither fills an
+        H100, so the GPU can run them concurrently. Costs memory: the graph lives
+        while the up path allocates.
+        """
+        main = torch.cuda.current_stream()
+        if getattr(self, "_side", None) is None or self._side.device != x.device:
+            self._side = torch.cuda.Stream(device=x.device)
+        side = self._side
+        side.wait_stream(main)
+        with torch.cuda.stream(side), torch.no_grad():
+            for tensor in (joined.h, joined.emb, joined.context, *joined.res):
+                tensor.record_stream(side)  # made on main, read on side: keep the allocator from reusing them early
+            out = unet_split.up(self.unet, joined)
+        (grad,) = torch.autograd.grad(score.sum(), x)
+        main.wait_stream(side)
+        out.record_stream(main)
+        return out, grad
 
     @torch.no_grad()
     def score(self, x0: Tensor, cond: Conditioning) -> Tensor:
@@ -58,5 +87,5 @@ class MidUGuidance:
         return self.scorer(unet_split.down_mid(self.unet, x0, t, cond.cond, cond.added_cond).h)
 
 
-def build(models, scorer) -> MidUGuidance:
-    return MidUGuidance(models.unet, scorer)
+def build(models, scorer, overlap: bool = False) -> MidUGuidance:
+    return MidUGuidance(models.unet, scorer, name="midu-overlap" if overlap else "midu", overlap=overlap)

@@ -118,3 +118,16 @@ def test_none_ignores_scale(tiny_models):
     a, ra = _final_score("none", tiny_models, 0.0)
     b, rb = _final_score("none", tiny_models, 3.0)
     torch.testing.assert_close(ra.x0, rb.x0, rtol=0, atol=0)
+
+
+@pytest.mark.gpu
+def test_midu_overlap_equals_midu_on_cuda(tiny_models):
+    from bench.models import load_models
+
+    m = load_models("tiny", weights="random", device="cuda")
+    s = step_in(m)
+    s = StepIn(**{**s.__dict__, "x": s.x.cuda(), "cond": type(s.cond)(s.cond.uncond.cuda(), s.cond.cond.cuda())})
+    a, b = build("midu", m)(s), build("midu-overlap", m)(s)
+    torch.testing.assert_close(a.grad, b.grad)
+    torch.testing.assert_close(a.out_cond, b.out_cond)
+    torch.testing.assert_close(a.out_uncond, b.out_uncond)

@@ -7,6 +7,9 @@ import pytest
 import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in the tests may reach a hub
+# Tiny models gain nothing from intra-op threads, and on a loaded 2-core machine OpenMP's
+# spin-waiting made them 40-60x slower; one thread keeps the suite fast and steady.
+torch.set_num_threads(1)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -41,6 +41,7 @@ def _add_sample(sub) -> None:
     p.add_argument("--clip-arch", default=None, help="open_clip architecture of the pixel scorer, or a path to an open_clip config JSON (ViT-L-14-quickgelu for LAION's predictor)")
     p.add_argument("--clip-checkpoint", default=None, help="local open_clip checkpoint for the pixel scorer")
     p.add_argument("--aesthetic-mlp", default=None, help="local LAION aesthetic predictor .pth")
+    p.add_argument("--objective-target", default=None, help="class head: class name or index; clip-embedding head: text to steer towards")
     p.add_argument("--out", required=True, help="output folder")
     p.set_defaults(func=_run_sample)
 
@@ -57,7 +58,8 @@ def _run_sample(a) -> int:
                               height=a.height, width=a.width, batch=a.batch),
         guidance=GuidanceConfig(scale=a.scale, window_start=a.window[0], window_end=a.window[1], every_k=a.every_k,
                                 grad_norm=a.grad_norm, target=a.target),
-        scorer=ScorerConfig(head=a.head, clip_arch=a.clip_arch, clip_checkpoint=a.clip_checkpoint, aesthetic_mlp=a.aesthetic_mlp),
+        scorer=ScorerConfig(head=a.head, clip_arch=a.clip_arch, clip_checkpoint=a.clip_checkpoint, aesthetic_mlp=a.aesthetic_mlp,
+                            objective_target=a.objective_target),
     )
     rec = run(job)
     print(f"wrote {len(rec['images'])} image(s) and run.json to {a.out} "

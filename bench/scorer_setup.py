@@ -13,7 +13,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from scorers import build_clip_aesthetic_random, build_head, expected_rating, load_clip_aesthetic, load_head
+from scorers import build_clip_aesthetic_random, build_head, load_clip_aesthetic, load_head
+from scorers.objectives import ExpectedRatingScorer, clip_text_target, load_clip_model, make_objective_scorer
 from scorers.tiny_clip import TINY_CLIP_ARCH, register_tiny_clip
 
 RANDOM_CLIP_ARCH = {"sd15": "ViT-L-14", "sd21-base": "ViT-L-14", "sdxl": "ViT-L-14", "tiny": TINY_CLIP_ARCH, "tiny-sdxl": TINY_CLIP_ARCH}
@@ -25,21 +26,7 @@ class ScorerConfig:
     clip_arch: str | None = None  # open_clip architecture of the image scorer
     clip_checkpoint: str | None = None  # local open_clip checkpoint file
     aesthetic_mlp: str | None = None  # LAION aesthetic predictor .pth
-
-
-class RatingScorer(nn.Module):
-    """A rating-classifier head read out as its expected rating."""
-
-    def __init__(self, head: nn.Module, classes):
-        super().__init__()
-        self.head = head
-        self.register_buffer("classes", torch.as_tensor(classes, dtype=torch.float32), persistent=False)
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        logits = self.head(features)
-        if logits.dtype in (torch.float16, torch.bfloat16):  # softmax readout in fp32: fp16 exp overflows
-            logits = logits.float()
-        return expected_rating(logits, self.classes.to(logits.dtype))
+    objective_target: str | None = None  # class heads: class name or index; clip heads: a text to steer towards
 
 
 def check_scorer_files(cfg: ScorerConfig) -> None:
@@ -69,6 +56,19 @@ def resolve_clip_arch(arch: str | None) -> str | None:
     return arch
 
 
+def objective_target(meta, cfg: ScorerConfig):
+    """What a head's objective steers towards: nothing (aesthetic), a class, or a CLIP text embedding."""
+    target = cfg.objective_target
+    if meta.objective == "class" and target is not None and target.isdigit():
+        return int(target)
+    if meta.objective == "clip":
+        if target is None:
+            raise ValueError("a clip-embedding head needs --objective-target TEXT (and --clip-arch/--clip-checkpoint to embed it)")
+        arch = resolve_clip_arch(cfg.clip_arch) or "ViT-L-14"
+        return clip_text_target(load_clip_model(arch, cfg.clip_checkpoint), arch, [target])
+    return target
+
+
 def feature_shape(kind: str, models, height: int, width: int) -> tuple[int, int, int]:
     shapes = {"midblock": models.mid_feature_shape, "latent": models.latent_shape}
     return shapes[kind](height, width)
@@ -94,12 +94,13 @@ def make_scorer(kind: str | None, models, cfg: ScorerConfig, height: int, width:
         head, meta = load_head(cfg.head, expect_feature_shape=shape, device=device)
         if meta.kind != kind:
             raise ValueError(f"scorer checkpoint {cfg.head} is a {meta.kind!r} head but this backend reads {kind!r} features")
-        scorer = RatingScorer(head, meta.classes)
-        desc = {"kind": kind, "checkpoint": cfg.head, "base_model": meta.base_model, "feature_shape": list(shape), "random_weights": False}
+        scorer = make_objective_scorer(head, meta, objective_target(meta, cfg))
+        desc = {"kind": kind, "checkpoint": cfg.head, "base_model": meta.base_model, "objective": meta.objective,
+                "objective_target": cfg.objective_target, "feature_shape": list(shape), "random_weights": False}
     else:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             head = build_head(kind, shape)
-        scorer = RatingScorer(head, range(1, 11))
+        scorer = ExpectedRatingScorer(head, range(1, 11))
         desc = {"kind": kind, "feature_shape": list(shape), "random_weights": True}
     return scorer.to(device=device, dtype=dtype).eval().requires_grad_(False), desc

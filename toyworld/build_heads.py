@@ -109,7 +109,7 @@ def build_heads(ldm: str | Path, out: str | Path, cfg: HeadBuildConfig = HeadBui
             tc = TrainConfig(epochs=cfg.epochs, batch=cfg.batch, lr=cfg.lr, seed=cfg.seed)
             head, meta, m = train_head(tmp / ("noisy" if noised else "clean"), kind, tc)
             trained[name], metrics[name] = (head, meta), m
-            log(f"{name}: held-out accuracy {m.get('accuracy')}, spearman vs ratings {m.get('spearman')}")
+            log(f"{name}: held-out accuracy {m['val_accuracy']:.3f}, Spearman vs ratings {m['val_spearman']}")
         truth_rho = check_against_truth(models, trained, tmp / "check", check_ds["truth"])
         for name, (head, meta) in trained.items():
             extra = {**meta.extra, "features": f"toy images seed {cfg.data_seed}", "spearman_truth_fresh": truth_rho[name]}

@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo-out
 
-.PHONY: venv demo test test-fast bench-cpu clean
+.PHONY: venv demo test bench-cpu cost-cpu costmodel report clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -25,6 +25,17 @@ test: $(STAMP)
 
 bench-cpu: $(STAMP)
 	$(BIN)/python -m pytest benchmarks/ --benchmark-only -q
+
+# the CPU cost run committed under results/timing/cpu-tiny-fp32 (the GPU run: scripts/gpu_cost.sh)
+cost-cpu: $(STAMP)
+	$(BIN)/python -m bench cost-run --model tiny --batch 1 4 --modes eager graph --rounds 15 --steps 3 --threads 1 --out results/timing/cpu-tiny-fp32
+
+# the committed cost model (about 13 min on 2 cores)
+costmodel: $(STAMP)
+	$(BIN)/python -m bench costmodel --models sd15 sd21-base --batches 1 2 4 8 --sizes 512 768 --attention fused math --out results/costmodel
+
+report: $(STAMP)
+	$(BIN)/python -m bench report
 
 clean:
 	rm -rf $(DEMO_OUT) .pytest_cache .benchmarks

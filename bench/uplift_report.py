@@ -100,6 +100,8 @@ def write_report(sweep: str | Path, out: str | Path, headline: str | Path | None
     sweep, out = Path(sweep), Path(out)
     fig_dir = out.parent / (out.stem + "_figures")
     fig_dir.mkdir(parents=True, exist_ok=True)
+    if not (sweep / "config.json").is_file():
+        raise FileNotFoundError(f"no uplift sweep in {sweep} (config.json missing): run `python -m bench uplift --out {sweep}` first")
     cfg = json.loads((sweep / "config.json").read_text())
     df = samples(sweep / "rows.jsonl")
     judges = [j for j in MAIN_JUDGES if j in judge_columns(df)]

@@ -1,0 +1,195 @@
+"""Build the toy latent diffusion model from nothing: data, VAE, text encoder + UNet, tiny decoder, checks.
+
+One command, deterministic (fixed seeds, one CPU thread per process,
+`torch.use_deterministic_algorithms`), about 10 minutes on a 2-core CPU. It
+writes the diffusers folder layout that `bench.models.load_models(out,
+"pretrained")` reads (unet/, vae/, text_encoder/, tokenizer/, scheduler/,
+tiny_decoder/), the caption check's shape classifier (shape_classifier/),
+weights stored in fp16 (loading upcasts), and BUILD.json: command, configs,
+seeds, stage times, file sizes and hashes, caption-following rates measured
+on the saved (fp16) weights, package versions. Training curves go to
+`<reports>/toyworld_train_<part>.csv`, a samples grid to
+`<reports>/toyworld_samples.png`.
+
+The shape classifier and, later, the tiny decoder train in a second process
+while the VAE and the UNet train in the first, so a free second core shortens
+the build; each process is single-threaded, so the result does not depend on
+how the two are scheduled.
+
+    python -m toyworld.build --out toyworld/weights/ldm
+    python -m toyworld.build --out /tmp/toy --reports /tmp/toy-reports      # check a rebuild against the committed files:
+    python -m toyworld.build_record toyworld/weights/ldm /tmp/toy
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from toyworld.arch import SCHEDULER_CONFIG, IMAGE_SIZE, build_tokenizer, count_params
+from toyworld.caption_check import CheckConfig, check_model
+from toyworld.dataset import dataset_scenes, make_dataset
+from toyworld.render import render, to_uint8
+from toyworld.shape_classifier import ShapeTrainConfig, load_shape_classifier, save_shape_classifier, train_shape_classifier
+from toyworld.train_tiny_decoder import TinyDecoderTrainConfig, train_tiny_decoder
+from toyworld.train_unet import UnetTrainConfig, train_unet
+from toyworld.train_vae import VaeTrainConfig, encode_latents, reconstruction_error, train_vae
+from toyworld.training import set_determinism
+
+STORAGE_DTYPES = {"fp16": torch.float16, "fp32": torch.float32}
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    n_images: int = 20_000
+    n_heldout: int = 1_000  # last images of the dataset: VAE reconstruction error only, never trained on
+    data_seed: int = 1000  # the LDM's training scenes; scorers and evaluation use other seeds
+    seed: int = 0
+    storage: str = "fp16"
+    vae: VaeTrainConfig = field(default_factory=VaeTrainConfig)
+    unet: UnetTrainConfig = field(default_factory=UnetTrainConfig)
+    tiny_decoder: TinyDecoderTrainConfig = field(default_factory=TinyDecoderTrainConfig)
+    shape: ShapeTrainConfig = field(default_factory=ShapeTrainConfig)
+    check: CheckConfig = field(default_factory=CheckConfig)
+
+    def __post_init__(self):
+        if self.storage not in STORAGE_DTYPES:
+            raise ValueError(f"storage={self.storage!r}: expected one of {tuple(STORAGE_DTYPES)}")
+        if not 0 < self.n_heldout < self.n_images:
+            raise ValueError(f"n_heldout={self.n_heldout}: expected 0 < n_heldout < n_images={self.n_images}")
+
+
+def clean_targets(ds: dict) -> np.ndarray:
+    """The dataset's scenes rendered without grain (the VAE decoder's targets, see train_vae.py)."""
+    return to_uint8(render([dataclasses.replace(s, grain=0.0) for s in dataset_scenes(ds)], size=IMAGE_SIZE))
+
+
+def _shape_job(cfg: ShapeTrainConfig, folder: str) -> tuple[dict, float]:
+    set_determinism(cfg.seed)
+    t0 = time.perf_counter()
+    net, acc = train_shape_classifier(cfg)
+    save_shape_classifier(net, folder, {**acc, "config": asdict(cfg)})
+    return acc, time.perf_counter() - t0
+
+
+def _tiny_job(cfg: TinyDecoderTrainConfig, vae_dir: str, latents_file: str, out_dir: str) -> tuple[list[dict], float]:
+    from diffusers import AutoencoderKL
+
+    set_determinism(cfg.seed)
+    t0 = time.perf_counter()
+    vae = AutoencoderKL.from_pretrained(vae_dir).eval().requires_grad_(False)
+    lat = torch.load(latents_file)
+    tiny, log = train_tiny_decoder(vae, lat["mean"], lat["std"], cfg)
+    tiny.save_pretrained(out_dir)
+    return log.rows, time.perf_counter() - t0
+
+
+def _timed(times: dict, name: str, t0: float) -> float:
+    times[f"{name}_s"] = round(time.perf_counter() - t0, 1)
+    print(f"[build] {name}: {times[f'{name}_s']} s", flush=True)
+    return time.perf_counter()
+
+
+def build(out: str | Path, reports: str | Path, cfg: BuildConfig = BuildConfig(), command: str = "") -> dict:
+    """Train every part, save them under `out`, check them, write BUILD.json; returns the record."""
+    from bench.models import Models, load_models, save_models
+    from toyworld.build_record import machine, versions, write_record
+    from toyworld.samples_grid import sample_grid
+    from toyworld.training import Log
+
+    out, reports = Path(out), Path(reports)
+    out.mkdir(parents=True, exist_ok=True)
+    set_determinism(cfg.seed)
+    times, start, cpu0, load0 = {}, time.perf_counter(), time.process_time(), os.getloadavg()
+    scratch = Path(tempfile.mkdtemp(prefix="toyworld-build-"))
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    shape_future = pool.submit(_shape_job, cfg.shape, str(out / "shape_classifier"))
+
+    t = time.perf_counter()
+    ds = make_dataset(cfg.n_images, cfg.data_seed)
+    images, targets = ds["images"], clean_targets(ds)
+    n_train = cfg.n_images - cfg.n_heldout
+    t = _timed(times, "data", t)
+
+    vae, vae_log = train_vae(images[:n_train], cfg.vae, targets[:n_train])
+    recon = reconstruction_error(vae, images[n_train:])
+    t = _timed(times, "vae", t)
+
+    mean, std = encode_latents(vae, images[:n_train])
+    vae.save_pretrained(scratch / "vae")
+    torch.save({"mean": mean, "std": std}, scratch / "latents.pt")
+    tiny_future = pool.submit(_tiny_job, cfg.tiny_decoder, str(scratch / "vae"), str(scratch / "latents.pt"), str(scratch / "tiny"))
+    t = _timed(times, "encode", t)
+
+    tokenizer = build_tokenizer()
+    unet, text_encoder, unet_log = train_unet(mean, std, ds["captions"][:n_train], tokenizer, vae.config.scaling_factor, cfg.unet)
+    t = _timed(times, "unet", t)
+
+    shape_acc, times["shape_classifier_s"] = shape_future.result()
+    tiny_rows, times["tiny_decoder_s"] = tiny_future.result()
+    pool.shutdown()
+    t = _timed(times, "wait_second_process", t)
+
+    from diffusers import AutoencoderTiny
+
+    tiny = AutoencoderTiny.from_pretrained(scratch / "tiny")
+    dtype = STORAGE_DTYPES[cfg.storage]
+    parts = [m.to(dtype) for m in (unet, vae, text_encoder, tiny)]
+    save_models(Models("toyworld", "pretrained", parts[0], parts[1], parts[2], tokenizer, dict(SCHEDULER_CONFIG), IMAGE_SIZE,
+                       _tiny_decoder=parts[3]), out)
+    for name, rows in (("vae", vae_log.rows), ("unet", unet_log.rows), ("tiny_decoder", tiny_rows)):
+        Log(rows).write(reports / f"toyworld_train_{name}.csv")
+    t = _timed(times, "save", t)
+
+    models = load_models(str(out), "pretrained")  # judge what was saved (fp16, upcast), not what was trained
+    shape_net = load_shape_classifier(out / "shape_classifier")
+    check = check_model(models, shape_net, cfg.check)["summary"]
+    t = _timed(times, "caption_check", t)
+    sample_grid(models, shape_net, reports / "toyworld_samples.png", cfg=cfg.check)
+    _timed(times, "samples_grid", t)
+
+    times["total_s"] = round(time.perf_counter() - start, 1)
+    times["main_process_cpu_s"] = round(time.process_time() - cpu0, 1)
+    record = {
+        "command": command,
+        "config": asdict(cfg),
+        "times": times,
+        "load_average_1min": {"start": round(load0[0], 2), "end": round(os.getloadavg()[0], 2)},
+        "params": {"unet": count_params(unet), "vae": count_params(vae), "text_encoder": count_params(text_encoder),
+                   "tiny_decoder": count_params(tiny), "shape_classifier": count_params(shape_net)},
+        "vae_recon_l1_heldout": round(recon, 4),
+        "final_loss": {"vae": vae_log.rows[-1]["loss"], "unet": unet_log.rows[-1]["loss"], "tiny_decoder": tiny_rows[-1]["loss"]},
+        "shape_classifier": shape_acc,
+        "caption_check": check,
+        "versions": versions(),
+        "machine": machine(),
+        "threads_per_process": torch.get_num_threads(),
+    }
+    write_record(out, record)
+    return record
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=Path("toyworld/weights/ldm"), help="folder for the model (diffusers layout) and BUILD.json")
+    ap.add_argument("--reports", type=Path, default=Path("reports"), help="folder for training CSVs and the samples grid")
+    args = ap.parse_args(argv)
+    command = "python -m toyworld.build " + " ".join(sys.argv[1:] if argv is None else argv)
+    rec = build(args.out, args.reports, BuildConfig(), command=command.strip())
+    print(f"[build] total {rec['times']['total_s']} s; colour match {rec['caption_check']['colour_match']:.3f}, "
+          f"shape match {rec['caption_check']['shape_match']:.3f} (n={rec['caption_check']['n']}); "
+          f"{rec['total_bytes'] / 1e6:.1f} MB in {args.out}")
+
+
+if __name__ == "__main__":
+    main()

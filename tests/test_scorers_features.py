@@ -18,13 +18,6 @@ CFG = FeatureConfig(shard_rows=4, batch=3, t_min=100, t_max=900, noise_seed=7, w
 N_IMAGES = 10
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core machine: 2 intra-op threads ran 40x slower than 1 under load."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,6 @@ from scorers.features import FORMAT, FeatureConfig, extract_features, image_key,
 from scorers.train import TrainConfig, is_val, main, train_head
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core machine: 2 intra-op threads ran 40x slower than 1 under load."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def write_synthetic(out, n_images=200, repeats=2, shard_rows=64, seed=0):

@@ -37,7 +37,7 @@ class UnetTrainConfig:
     warmup: int = 100
     weight_decay: float = 0.0
     caption_dropout: float = 0.1
-    min_snr_gamma: float = 5.0
+    min_snr_gamma: float | None = None  # None: plain eps MSE, as DDPM and SD train
     ema_decay: float = 0.998
     seed: int = 20
     log_every: int = 20
@@ -97,7 +97,7 @@ def train_unet(
         context = text_encoder(ids, return_dict=False)[0]
         eps_hat = unet(x_t, t, encoder_hidden_states=context, return_dict=False)[0]
         mse = (eps_hat - eps).pow(2).mean(dim=(1, 2, 3))
-        loss = (min_snr_weight(a.view(b), cfg.min_snr_gamma) * mse).mean()
+        loss = mse.mean() if cfg.min_snr_gamma is None else (min_snr_weight(a.view(b), cfg.min_snr_gamma) * mse).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -35,10 +35,10 @@ VAE_CONFIG = {
     "out_channels": 3,
     "down_block_types": ["DownEncoderBlock2D"] * 3,
     "up_block_types": ["UpDecoderBlock2D"] * 3,
-    "block_out_channels": [16, 32, 64],
+    "block_out_channels": [16, 16, 32],
     "layers_per_block": 1,
     "latent_channels": 4,
-    "norm_num_groups": 8,
+    "norm_num_groups": 4,
     "sample_size": IMAGE_SIZE,
     "scaling_factor": 1.0,  # replaced by 1 / std of the trained latents (train_vae.py)
 }
@@ -58,12 +58,12 @@ UNET_CONFIG = {
     "sample_size": IMAGE_SIZE // 4,
     "in_channels": 4,
     "out_channels": 4,
-    "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
-    "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"],
-    "block_out_channels": [64, 128],
+    "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+    "up_block_types": ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
+    "block_out_channels": [32, 64],
     "layers_per_block": 1,
     "norm_num_groups": 8,
-    "attention_head_dim": 8,
+    "attention_head_dim": 2,  # diffusers reads this as the number of heads: 2 heads of 16 and 32 channels
     "cross_attention_dim": TEXT_CONFIG["hidden_size"],
 }
 

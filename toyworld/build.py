@@ -16,7 +16,7 @@ while the VAE and the UNet train in the first, so a free second core shortens
 the build; each process is single-threaded, so the result does not depend on
 how the two are scheduled.
 
-    python -m toyworld.build --out toyworld/weights/ldm
+    python -m toyworld.build --out toyworld/weights/ldm --overwrite
     python -m toyworld.build --out /tmp/toy --reports /tmp/toy-reports      # check a rebuild against the committed files:
     python -m toyworld.build_record toyworld/weights/ldm /tmp/toy
 """
@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from toyworld.arch import SCHEDULER_CONFIG, IMAGE_SIZE, build_tokenizer, count_params
+from toyworld.arch import IMAGE_SIZE, SCHEDULER_CONFIG, build_tiny_decoder, build_tokenizer, count_params
 from toyworld.caption_check import CheckConfig, check_model
 from toyworld.dataset import dataset_scenes, make_dataset
 from toyworld.render import render, to_uint8
@@ -47,6 +47,7 @@ from toyworld.train_vae import VaeTrainConfig, encode_latents, reconstruction_er
 from toyworld.training import set_determinism
 
 STORAGE_DTYPES = {"fp16": torch.float16, "fp32": torch.float32}
+OUTPUTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler", "tiny_decoder", "shape_classifier", "BUILD.json")
 
 
 @dataclass(frozen=True)
@@ -79,10 +80,10 @@ def _shape_job(cfg: ShapeTrainConfig, folder: str) -> tuple[dict, float]:
     t0 = time.perf_counter()
     net, acc = train_shape_classifier(cfg)
     save_shape_classifier(net, folder, {**acc, "config": asdict(cfg)})
-    return acc, time.perf_counter() - t0
+    return acc, round(time.perf_counter() - t0, 1)
 
 
-def _tiny_job(cfg: TinyDecoderTrainConfig, vae_dir: str, latents_file: str, out_dir: str) -> tuple[list[dict], float]:
+def _tiny_job(cfg: TinyDecoderTrainConfig, vae_dir: str, latents_file: str) -> tuple[dict, list[dict], float]:
     from diffusers import AutoencoderKL
 
     set_determinism(cfg.seed)
@@ -90,8 +91,7 @@ def _tiny_job(cfg: TinyDecoderTrainConfig, vae_dir: str, latents_file: str, out_
     vae = AutoencoderKL.from_pretrained(vae_dir).eval().requires_grad_(False)
     lat = torch.load(latents_file)
     tiny, log = train_tiny_decoder(vae, lat["mean"], lat["std"], cfg)
-    tiny.save_pretrained(out_dir)
-    return log.rows, time.perf_counter() - t0
+    return tiny.state_dict(), log.rows, round(time.perf_counter() - t0, 1)
 
 
 def _timed(times: dict, name: str, t0: float) -> float:
@@ -100,19 +100,35 @@ def _timed(times: dict, name: str, t0: float) -> float:
     return time.perf_counter()
 
 
-def build(out: str | Path, reports: str | Path, cfg: BuildConfig = BuildConfig(), command: str = "") -> dict:
-    """Train every part, save them under `out`, check them, write BUILD.json; returns the record."""
-    from bench.models import Models, load_models, save_models
-    from toyworld.build_record import machine, versions, write_record
-    from toyworld.samples_grid import sample_grid
-    from toyworld.training import Log
+def prepare_out(out: Path, overwrite: bool) -> None:
+    """An empty (or new) folder; with overwrite, a previous build's outputs are removed first, nothing else."""
+    import shutil
 
-    out, reports = Path(out), Path(reports)
+    present = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if present and not overwrite:
+        raise FileExistsError(f"{out} is not empty ({', '.join(present)}): pass --overwrite to replace a previous build")
+    strangers = [n for n in present if n not in OUTPUTS]
+    if strangers:
+        raise FileExistsError(f"{out} holds files a build did not write ({', '.join(strangers)}): expected only {', '.join(OUTPUTS)}")
+    for name in present:
+        path = out / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
     out.mkdir(parents=True, exist_ok=True)
+
+
+def build(out: str | Path, reports: str | Path, cfg: BuildConfig = BuildConfig(), command: str = "", overwrite: bool = False) -> dict:
+    """Train every part, save them under `out`, check them, write BUILD.json; returns the record."""
+    out, reports = Path(out), Path(reports)
+    prepare_out(out, overwrite)
     set_determinism(cfg.seed)
     times, start, cpu0, load0 = {}, time.perf_counter(), time.process_time(), os.getloadavg()
-    scratch = Path(tempfile.mkdtemp(prefix="toyworld-build-"))
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    with tempfile.TemporaryDirectory(prefix="toyworld-build-") as scratch, \
+            ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        parts = _train(Path(scratch), pool, out, cfg, times)
+    return _save_and_check(parts, out, reports, cfg, times, start, cpu0, load0, command)
+
+
+def _train(scratch: Path, pool: ProcessPoolExecutor, out: Path, cfg: BuildConfig, times: dict) -> dict:
     shape_future = pool.submit(_shape_job, cfg.shape, str(out / "shape_classifier"))
 
     t = time.perf_counter()
@@ -128,7 +144,7 @@ def build(out: str | Path, reports: str | Path, cfg: BuildConfig = BuildConfig()
     mean, std = encode_latents(vae, images[:n_train])
     vae.save_pretrained(scratch / "vae")
     torch.save({"mean": mean, "std": std}, scratch / "latents.pt")
-    tiny_future = pool.submit(_tiny_job, cfg.tiny_decoder, str(scratch / "vae"), str(scratch / "latents.pt"), str(scratch / "tiny"))
+    tiny_future = pool.submit(_tiny_job, cfg.tiny_decoder, str(scratch / "vae"), str(scratch / "latents.pt"))
     t = _timed(times, "encode", t)
 
     tokenizer = build_tokenizer()
@@ -136,18 +152,27 @@ def build(out: str | Path, reports: str | Path, cfg: BuildConfig = BuildConfig()
     t = _timed(times, "unet", t)
 
     shape_acc, times["shape_classifier_s"] = shape_future.result()
-    tiny_rows, times["tiny_decoder_s"] = tiny_future.result()
-    pool.shutdown()
-    t = _timed(times, "wait_second_process", t)
+    tiny_state, tiny_rows, times["tiny_decoder_s"] = tiny_future.result()
+    tiny = build_tiny_decoder(cfg.tiny_decoder.seed)
+    tiny.load_state_dict(tiny_state)
+    _timed(times, "wait_second_process", t)
+    return {"vae": vae, "unet": unet, "text_encoder": text_encoder, "tokenizer": tokenizer, "tiny": tiny.eval().requires_grad_(False),
+            "recon": recon, "shape_acc": shape_acc, "logs": {"vae": vae_log.rows, "unet": unet_log.rows, "tiny_decoder": tiny_rows}}
 
-    from diffusers import AutoencoderTiny
 
-    tiny = AutoencoderTiny.from_pretrained(scratch / "tiny")
+def _save_and_check(p: dict, out: Path, reports: Path, cfg: BuildConfig, times: dict, start: float, cpu0: float, load0, command: str) -> dict:
+    from bench.models import Models, load_models, save_models
+    from toyworld.build_record import machine, versions, write_record
+    from toyworld.samples_grid import sample_grid
+    from toyworld.training import Log
+
+    t = time.perf_counter()
+    unet, vae, text_encoder, tiny = p["unet"], p["vae"], p["text_encoder"], p["tiny"]
     dtype = STORAGE_DTYPES[cfg.storage]
     parts = [m.to(dtype) for m in (unet, vae, text_encoder, tiny)]
-    save_models(Models("toyworld", "pretrained", parts[0], parts[1], parts[2], tokenizer, dict(SCHEDULER_CONFIG), IMAGE_SIZE,
+    save_models(Models("toyworld", "pretrained", parts[0], parts[1], parts[2], p["tokenizer"], dict(SCHEDULER_CONFIG), IMAGE_SIZE,
                        _tiny_decoder=parts[3]), out)
-    for name, rows in (("vae", vae_log.rows), ("unet", unet_log.rows), ("tiny_decoder", tiny_rows)):
+    for name, rows in p["logs"].items():
         Log(rows).write(reports / f"toyworld_train_{name}.csv")
     t = _timed(times, "save", t)
 
@@ -167,9 +192,9 @@ def build(out: str | Path, reports: str | Path, cfg: BuildConfig = BuildConfig()
         "load_average_1min": {"start": round(load0[0], 2), "end": round(os.getloadavg()[0], 2)},
         "params": {"unet": count_params(unet), "vae": count_params(vae), "text_encoder": count_params(text_encoder),
                    "tiny_decoder": count_params(tiny), "shape_classifier": count_params(shape_net)},
-        "vae_recon_l1_heldout": round(recon, 4),
-        "final_loss": {"vae": vae_log.rows[-1]["loss"], "unet": unet_log.rows[-1]["loss"], "tiny_decoder": tiny_rows[-1]["loss"]},
-        "shape_classifier": shape_acc,
+        "vae_recon_l1_heldout": round(p["recon"], 4),
+        "final_loss": {name: rows[-1]["loss"] for name, rows in p["logs"].items()},
+        "shape_classifier": p["shape_acc"],
         "caption_check": check,
         "versions": versions(),
         "machine": machine(),
@@ -183,9 +208,10 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("toyworld/weights/ldm"), help="folder for the model (diffusers layout) and BUILD.json")
     ap.add_argument("--reports", type=Path, default=Path("reports"), help="folder for training CSVs and the samples grid")
+    ap.add_argument("--overwrite", action="store_true", help="replace a previous build's outputs in --out")
     args = ap.parse_args(argv)
     command = "python -m toyworld.build " + " ".join(sys.argv[1:] if argv is None else argv)
-    rec = build(args.out, args.reports, BuildConfig(), command=command.strip())
+    rec = build(args.out, args.reports, BuildConfig(), command=command.strip(), overwrite=args.overwrite)
     print(f"[build] total {rec['times']['total_s']} s; colour match {rec['caption_check']['colour_match']:.3f}, "
           f"shape match {rec['caption_check']['shape_match']:.3f} (n={rec['caption_check']['n']}); "
           f"{rec['total_bytes'] / 1e6:.1f} MB in {args.out}")

@@ -108,14 +108,14 @@ def train(cfg: PixelScorerConfig, out: Path, log=print) -> dict:
         "val_spearman_truth": float(spearmanr(pred, val_truth).statistic),
         "val_spearman_rating": float(spearmanr(pred, val_rating).statistic),
         "val_mae_rating": float(np.abs(pred - val_rating).mean()),
-        "train_s": round(time.perf_counter() - t0, 1),
     }
+    seconds = round(time.perf_counter() - t0, 1)  # logged, not saved: the saved files stay identical across rebuilds
     torch.save(model.state_dict(), out / "toy_clip.pt")  # the full open_clip model, as open_clip checkpoints are
     torch.save(scorer.mlp.state_dict(), out / "toy_aesthetic_mlp.pth")
     (out / "pixel_scorer.json").write_text(json.dumps({"arch": ARCH, "arch_config": arch_path.name, "config": asdict(cfg),
                                                         "metrics": metrics}, indent=2) + "\n")
-    log(f"held-out Spearman vs truth {metrics['val_spearman_truth']:.3f}, vs ratings {metrics['val_spearman_rating']:.3f}")
-    return metrics
+    log(f"held-out Spearman vs truth {metrics['val_spearman_truth']:.3f}, vs ratings {metrics['val_spearman_rating']:.3f} ({seconds} s)")
+    return {**metrics, "train_s": seconds}
 
 
 def main(argv=None) -> int:

@@ -35,9 +35,9 @@ META_FILE = "meta.json"
 
 @dataclass(frozen=True)
 class ShapeTrainConfig:
-    n_train: int = 16_000
+    n_train: int = 12_000
     n_test: int = 2_000
-    steps: int = 1500
+    steps: int = 800
     batch: int = 64
     lr: float = 3e-3
     seed: int = 30

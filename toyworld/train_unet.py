@@ -18,7 +18,6 @@ Choices that buy sample quality in a few CPU minutes:
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
@@ -31,13 +30,13 @@ from toyworld.training import EMA, Log, batch_indices, lr_at, set_lr
 
 @dataclass(frozen=True)
 class UnetTrainConfig:
-    steps: int = 2000
+    steps: int = 1500
     batch: int = 64
-    lr: float = 1e-3
+    lr: float = 1.5e-3
     warmup: int = 100
     weight_decay: float = 0.0
     caption_dropout: float = 0.1
-    min_snr_gamma: float | None = None  # None: plain eps MSE, as DDPM and SD train
+    min_snr_gamma: float | None = 5.0  # None: plain eps MSE (measured: colour match 74-91% vs 94-99% with 5)
     ema_decay: float = 0.998
     seed: int = 20
     log_every: int = 20
@@ -111,6 +110,3 @@ def train_unet(
         m.eval().requires_grad_(False)
     return unet, text_encoder, log
 
-
-def raw_copy(module: torch.nn.Module) -> torch.nn.Module:
-    return copy.deepcopy(module)

@@ -6,8 +6,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo-out
+TOY_SCALES ?= -2 -1 -0.5 0.25 0.5 1 2
+TOY_SEEDS ?= 32
 
-.PHONY: venv demo test bench-cpu cost-cpu costmodel report clean
+.PHONY: venv demo demo-tiny test bench-cpu cost-cpu costmodel report toyworld toyworld-check toyworld-sweep clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -17,8 +19,13 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# a small uplift sweep in the toy world on the committed weights, with its report: $(DEMO_OUT)/toyworld.md
 demo: $(STAMP)
 	$(BIN)/python -m bench demo --out $(DEMO_OUT)
+
+# the machinery demo: every backend at -1, 0, +1 on the tiny model with random weights
+demo-tiny: $(STAMP)
+	$(BIN)/python -m bench demo --tiny-random --out $(DEMO_OUT)-tiny
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -36,6 +43,21 @@ costmodel: $(STAMP)
 
 report: $(STAMP)
 	$(BIN)/python -m bench report
+
+# rebuild every committed toy-world weight (LDM, pixel scorer, heads) from nothing
+toyworld: $(STAMP)
+	$(BIN)/python -m toyworld.build_all --out toyworld/weights --overwrite
+
+# check that the committed weights are what the build makes: rebuild into a scratch folder and compare every file
+toyworld-check: $(STAMP)
+	rm -rf /tmp/toyworld-check && $(BIN)/python -m toyworld.build_all --out /tmp/toyworld-check --reports /tmp/toyworld-check-reports
+	$(BIN)/python -m toyworld.build_record toyworld/weights /tmp/toyworld-check
+
+# the committed uplift sweep and its report (resumes where an interrupted run stopped)
+TOY_SWEEP := $(BIN)/python -m bench uplift --world toy --backends none midu latent pixel --scales $(TOY_SCALES) --seeds $(TOY_SEEDS) --chunk 32 --resume --out results/uplift/toy
+toyworld-sweep: $(STAMP)
+	$(TOY_SWEEP)
+	$(BIN)/python -m bench uplift-report --sweep results/uplift/toy --out reports/toyworld.md --headline reports/headline.json --sweep-command "make toyworld-sweep"
 
 clean:
 	rm -rf $(DEMO_OUT) .pytest_cache .benchmarks

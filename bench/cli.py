@@ -68,11 +68,29 @@ def _run_sample(a) -> int:
 
 
 def _add_demo(sub) -> None:
-    p = sub.add_parser("demo", help="every backend at negative, zero and positive scale on the embedded tiny model")
+    p = sub.add_parser("demo", help="a small uplift sweep in the toy world with its report (or, with --tiny-random, "
+                                    "every backend on the random-weight tiny model)")
     p.add_argument("--out", default="demo-out", help="output folder")
-    p.add_argument("--steps", type=int, default=10, help="sampling steps")
-    p.add_argument("--scales", type=float, nargs="+", default=[-1.0, 0.0, 1.0], help="guidance scales to run")
-    p.set_defaults(func=lambda a: __import__("bench.demo", fromlist=["demo"]).demo(a.out, a.steps, tuple(a.scales)) and 0)
+    p.add_argument("--seeds", type=int, default=8, help="seeds per prompt (toy world)")
+    p.add_argument("--steps", type=int, default=None, help="sampling steps (default: 20 toy world, 10 tiny)")
+    p.add_argument("--backends", nargs="+", default=None, help="backends (toy world; default none midu latent pixel)")
+    p.add_argument("--scales", type=float, nargs="+", default=None, help="guidance scales (default: -1 0.5 1 toy world, -1 0 1 tiny)")
+    p.add_argument("--tiny-random", action="store_true", help="the machinery demo: every backend on the tiny model with random weights")
+    p.set_defaults(func=_run_demo)
+
+
+def _run_demo(a) -> int:
+    if a.tiny_random:
+        from .demo import demo
+
+        demo(a.out, a.steps or 10, tuple(a.scales or (-1.0, 0.0, 1.0)))
+        return 0
+    from .toy_demo import DEMO_BACKENDS, DEMO_SCALES, toy_demo
+
+    if a.seeds < 2:
+        raise ValueError(f"--seeds {a.seeds}: expected at least 2 (half choose the scale, half measure it)")
+    toy_demo(a.out, a.seeds, a.steps or 20, tuple(a.backends or DEMO_BACKENDS), tuple(a.scales or DEMO_SCALES))
+    return 0
 
 
 def _external(module: str):

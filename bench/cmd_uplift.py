@@ -11,18 +11,25 @@ def add_parser(sub) -> None:
     from .uplift import __doc__ as doc
 
     p = sub.add_parser("uplift", help="uplift sweep: backends x scales x prompts x seeds, judged by every scorer", description=doc)
-    p.add_argument("--model", default="tiny", help="preset, local diffusers folder or hub id")
-    p.add_argument("--weights", default="random", help="pretrained or random")
-    p.add_argument("--world", default=None, help="add a world's own judges: toy (ground truth, caption checks)")
+    p.add_argument("--world", default=None,
+                   help="add a world's own judges: toy (ground truth, caption checks); its committed model, heads, "
+                        "pixel scorer and prompts fill every option not given")
+    p.add_argument("--model", default=None, help="preset, local diffusers folder or hub id (default: the world's, else tiny)")
+    p.add_argument("--weights", default=None, help="pretrained or random (default: the world's, else random)")
     p.add_argument("--backends", nargs="+", default=["none", "latent", "midu", "pixel"], help=f"from: {', '.join(BACKENDS)}")
     p.add_argument("--scales", type=float, nargs="+", default=[-1.0, 1.0], help="guidance scales (0 is the unguided baseline)")
-    p.add_argument("--prompt", action="append", dest="prompts", help="prompt (repeat for several)")
+    p.add_argument("--scales-for", action="append", default=[], metavar="BACKEND=S1,S2,...",
+                   help="scales for one backend instead of --scales, e.g. pixel=-1,0.5,1")
+    p.add_argument("--prompt", action="append", dest="prompts", help="prompt (repeat for several; default: the world's)")
     p.add_argument("--seeds", type=int, default=8, help="seeds per prompt")
     p.add_argument("--chunk", type=int, default=16, help="seeds per sampling call")
     p.add_argument("--steps", type=int, default=25, help="sampling steps")
     p.add_argument("--cfg-scale", type=float, default=5.0, help="classifier-free guidance scale")
     p.add_argument("--scheduler", default="ddim", help="ddim, euler or dpmpp")
     p.add_argument("--head", action="append", default=[], metavar="KIND=STEM", help="trained head for midblock or latent, e.g. midblock=heads/aesthetic")
+    p.add_argument("--clip-arch", default=None, help="open_clip architecture or config JSON of the image scorer")
+    p.add_argument("--clip-checkpoint", default=None, help="local open_clip checkpoint of the image scorer")
+    p.add_argument("--aesthetic-mlp", default=None, help="local LAION-layout aesthetic predictor .pth")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--dtype", default="fp32", help="fp32, fp16 or bf16")
     p.add_argument("--out", required=True, help="sweep folder (rows.jsonl, config.json, images/)")
@@ -47,18 +54,51 @@ def _heads(items: list[str]) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def run(a) -> int:
+def _scales_for(items: list[str]) -> tuple[tuple[str, tuple[float, ...]], ...]:
+    out = []
+    for item in items:
+        backend, sep, values = item.partition("=")
+        try:
+            scales = tuple(float(v) for v in values.split(","))
+        except ValueError:
+            scales = ()
+        if not sep or not scales:
+            raise ValueError(f"--scales-for {item!r}: expected BACKEND=S1,S2,... with numbers, e.g. pixel=-1,0.5,1")
+        if backend not in BACKENDS:
+            raise ValueError(f"--scales-for {item!r}: unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
+        out.append((backend, scales))
+    return tuple(out)
+
+
+def config_from_args(a):
+    """UpliftConfig from the command line: given options, then the world's defaults, then the generic ones."""
     from .models import check_source
-    from .uplift import UpliftConfig, run_uplift
+    from .uplift import UpliftConfig
+    from .worlds import check_world_prompts, world_defaults
+
+    d = world_defaults(a.world)
+    model, weights = a.model or d.get("model", "tiny"), a.weights or d.get("weights", "random")
+    check_source(model, weights)
+    check_world_prompts(a.world, a.prompts or ())
+    heads = dict(d.get("heads", ()))
+    heads.update(dict(_heads(a.head)))
+    return UpliftConfig(prompts=tuple(a.prompts or d.get("prompts", ["a red circle on a dark blue background"])), model=model,
+                        weights=weights, backends=tuple(a.backends), scales=tuple(a.scales), scales_by_backend=_scales_for(a.scales_for),
+                        seeds=a.seeds, chunk=a.chunk, steps=a.steps, cfg_scale=a.cfg_scale, scheduler=a.scheduler, dtype=a.dtype,
+                        device=a.device, heads=tuple(heads.items()), clip_arch=a.clip_arch or d.get("clip_arch"),
+                        clip_checkpoint=a.clip_checkpoint or d.get("clip_checkpoint"),
+                        aesthetic_mlp=a.aesthetic_mlp or d.get("aesthetic_mlp"), world=a.world)
+
+
+def run(a) -> int:
+    from .scorer_setup import check_scorer_files
+    from .uplift import run_uplift
     from .worlds import world_judges
 
-    check_source(a.model, a.weights)
-    judges = world_judges(a.world)
-    cfg = UpliftConfig(prompts=tuple(a.prompts or ["a red circle on a dark blue background"]), model=a.model, weights=a.weights,
-                       backends=tuple(a.backends), scales=tuple(a.scales), seeds=a.seeds, chunk=a.chunk, steps=a.steps,
-                       cfg_scale=a.cfg_scale, scheduler=a.scheduler, dtype=a.dtype, device=a.device,
-                       heads=_heads(a.head), world=a.world)
-    run_uplift(cfg, a.out, resume=a.resume, world_judges=judges)
+    cfg = config_from_args(a)
+    for kind in ("midblock", "latent", "image"):
+        check_scorer_files(cfg.scorer_config(kind))
+    run_uplift(cfg, a.out, resume=a.resume, world_judges=world_judges(a.world, cfg.model))
     return 0
 
 

@@ -201,6 +201,9 @@ def check_same_sweep(path: Path, cfg: UpliftConfig) -> None:
 
 def run_uplift(cfg: UpliftConfig, out: str | Path, resume: bool = False, world_judges: list | None = None,
                log: Callable[[str], None] = print) -> Path:
+    from .worlds import check_world_prompts
+
+    check_world_prompts(cfg.world, cfg.prompts)  # before any model loads
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     store = RowStore(out / "rows.jsonl")

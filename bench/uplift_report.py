@@ -18,6 +18,7 @@ from .headline import merge_headline  # noqa: E402
 from .uplift_analysis import choose_scales, judge_columns, samples, uplift_table  # noqa: E402
 
 MAIN_JUDGES = ("truth", "judge_midblock", "judge_latent", "judge_image")
+CAPTION_JUDGES = {"caption_colour": "colour match", "caption_shape": "shape match"}
 OWN_JUDGE = {"midu": "judge_midblock", "midu-hook": "judge_midblock", "latent": "judge_latent"}
 
 
@@ -96,6 +97,101 @@ def fmt(x: float) -> str:
     return f"{x:+.2f}"
 
 
+def caption_lines(chosen: pd.DataFrame, table: pd.DataFrame) -> list[str]:
+    """Caption following of guided vs unguided samples, at the chosen scale (held-out seeds) and at every scale."""
+    present = [j for j in CAPTION_JUDGES if j in set(table.judge)]
+    if not present:
+        return []
+    out = ["## Caption following", "",
+           "Share of samples whose colour (and shape, by the world's silhouette classifier) matches the caption; "
+           "guided beside unguided samples of the same seeds and prompts.", "",
+           "| backend | scale | seeds | " + " | ".join(f"{CAPTION_JUDGES[j]} guided / unguided" for j in present) + " |",
+           "|---|---|---|" + "---|" * len(present)]
+    for _, r in chosen[chosen.judge == present[0]].sort_values("backend").iterrows():
+        cells = []
+        for j in present:
+            c = chosen[(chosen.backend == r.backend) & (chosen.judge == j)].iloc[0]
+            cells.append(f"{c.guided_mean:.1%} / {c.unguided_mean:.1%}")
+        out.append(f"| {r.backend} | {r.scale:g} (chosen) | held-out | " + " | ".join(cells) + " |")
+    for (b, s), g in table[table.judge.isin(present)].groupby(["backend", "scale"]):
+        by = g.set_index("judge")
+        out.append(f"| {b} | {s:g} | all | " + " | ".join(f"{by.guided_mean[j]:.1%} / {by.unguided_mean[j]:.1%}" for j in present) + " |")
+    return out + [""]
+
+
+def parts_lines(chosen: pd.DataFrame) -> list[str]:
+    """Ground-truth uplift per part at each backend's chosen scale: where the gain comes from."""
+    parts = sorted(j for j in set(chosen.judge) if j.startswith("truth_"))
+    if not parts:
+        return []
+    out = ["## Ground truth by part (chosen scale, held-out seeds)", "",
+           "Each part is in [0, 1] before weighting (see `toyworld/truth.py`); entries are mean paired uplift [95% CI].", "",
+           "| backend | scale | " + " | ".join(p.removeprefix("truth_") for p in parts) + " |", "|---|---|" + "---|" * len(parts)]
+    for b, g in chosen[chosen.judge.isin(parts)].groupby("backend"):
+        by = g.set_index("judge")
+        out.append(f"| {b} | {by.scale.iloc[0]:g} | " + " | ".join(
+            f"{by.uplift[p]:+.3f} [{by.ci_low[p]:+.3f}, {by.ci_high[p]:+.3f}]" for p in parts) + " |")
+    return out + [""]
+
+
+def world_models_lines(model: str) -> list[str]:
+    """What the toy world's guides and judges are worth, from the build record beside the model (toyworld.build_all)."""
+    path = Path(model).parent / "BUILD.json"
+    if not path.is_file():
+        return []
+    rec = json.loads(path.read_text())
+    if not {"ldm", "pixel_scorer", "heads"} <= set(rec):
+        return []
+    cc, heads, pix = rec["ldm"]["caption_check"], rec["heads"], rec["pixel_scorer"]
+    out = ["## The world's model and scorers", "",
+           f"From `{path}` (made by `{rec['command']}` in {rec['times']['total_s'] / 60:.1f} min on {rec['machine']['cores']} cores).", "",
+           f"Unguided samples of the LDM follow their captions' colour in {cc['colour_match']:.1%} and shape in {cc['shape_match']:.1%} "
+           f"of {cc['n']} prompts (the same checks on real renders: {cc['real_colour_match']:.1%} and {cc['real_shape_match']:.1%}; "
+           f"shape chance level is 25%).", "",
+           "| scorer | input | held-out accuracy (10 rating classes) | Spearman vs ratings | Spearman vs ground truth (fresh images) |",
+           "|---|---|---|---|---|"]
+    for name, m in heads["metrics"].items():
+        out.append(f"| {name} head | {'mid-block features' if 'midblock' in name else 'latents'}"
+                   f"{', clean' if name.endswith('clean') else ', noised'} | {m['val_accuracy']:.3f} | {m['val_spearman']:.3f} | "
+                   f"{heads['spearman_truth_fresh'][name]:.3f} |")
+    out.append(f"| pixel scorer | decoded images | - | {pix['val_spearman_rating']:.3f} | {pix['val_spearman_truth']:.3f} |")
+    return out + ["", "Ratings are the truth plus noise (sd 0.75), rounded, so no scorer can reach a Spearman of 1 against them.", ""]
+
+
+def negative_rows(table: pd.DataFrame, judge: str) -> pd.DataFrame:
+    """Per backend, the most negative scale's uplift by `judge` (all seeds: no choice is made)."""
+    neg = table[(table.judge == judge) & (table.scale < 0)]
+    return neg.loc[neg.groupby("backend")["scale"].idxmin()] if len(neg) else neg
+
+
+def negative_lines(table: pd.DataFrame, judge: str) -> list[str]:
+    neg = negative_rows(table, judge)
+    if neg.empty:
+        return []
+    out = ["## Negative scales", "", f"Guidance against the scorer should lower `{judge}`: the most negative scale per backend, all seeds.", "",
+           "| backend | scale | uplift | 95% CI | win rate |", "|---|---|---|---|---|"]
+    for _, r in neg.sort_values("backend").iterrows():
+        out.append(f"| {r.backend} | {r.scale:g} | {fmt(r.uplift)} | [{fmt(r.ci_low)}, {fmt(r.ci_high)}] | {r.win_rate:.2f} |")
+    return out + [""]
+
+
+def headline_figures(chosen: pd.DataFrame, table: pd.DataFrame, select: str) -> dict[str, dict]:
+    """Per backend: the chosen positive scale's ground-truth uplift, win rate, caption match, and the negative scale's uplift."""
+    per = {}
+    for _, r in chosen[chosen.judge == select].iterrows():
+        rec = {"gt_scale": float(r.scale), "gt_uplift": r.uplift, "gt_uplift_ci_low": r.ci_low,
+               "gt_uplift_ci_high": r.ci_high, "win_rate": r.win_rate, "gt_n_heldout": int(r.n_heldout_seeds)}
+        for j, key in (("caption_colour", "caption_match"), ("caption_shape", "shape_match")):
+            c = chosen[(chosen.backend == r.backend) & (chosen.judge == j)]
+            if len(c):
+                rec[key], rec[f"{key}_unguided"] = c.guided_mean.iloc[0], c.unguided_mean.iloc[0]
+        per[r.backend] = rec
+    for _, r in negative_rows(table, select).iterrows():
+        per.setdefault(r.backend, {}).update({"gt_negative_scale": float(r.scale), "gt_uplift_negative": r.uplift,
+                                              "gt_uplift_negative_ci_high": r.ci_high})
+    return per
+
+
 def write_report(sweep: str | Path, out: str | Path, headline: str | Path | None, command: str, sweep_command: str = "") -> Path:
     sweep, out = Path(sweep), Path(out)
     fig_dir = out.parent / (out.stem + "_figures")
@@ -108,7 +204,7 @@ def write_report(sweep: str | Path, out: str | Path, headline: str | Path | None
     select = "truth" if "truth" in judges else judges[-1]
     table = uplift_table(df)
     chosen = choose_scales(df, select)
-    plot_uplift_vs_scale(table, judges, fig_dir / "uplift_vs_scale.png")
+    plot_uplift_vs_scale(table, judges + [j for j in CAPTION_JUDGES if j in judge_columns(df)], fig_dir / "uplift_vs_scale.png")
     plot_pareto(chosen, select, fig_dir / "pareto.png")
 
     lines = [f"# Uplift report: {cfg['config']['model']} ({'random' if cfg['random_weights'] else 'trained'} weights)", ""]
@@ -118,6 +214,8 @@ def write_report(sweep: str | Path, out: str | Path, headline: str | Path | None
     n_seeds, n_prompts = df.seed.nunique(), df.prompt_idx.nunique()
     lines += [f"{n_prompts} prompts x {n_seeds} seeds per cell, {cfg['config']['steps']} {cfg['config']['scheduler']} steps, "
               f"CFG {cfg['config']['cfg_scale']}, gradient {cfg['config']['grad_norm']}-normalised onto the {cfg['config']['target']}.", ""]
+    if cfg["config"].get("world") == "toy":
+        lines += world_models_lines(cfg["config"]["model"])
     lines += ["## Chosen scale per backend (held-out seeds)", "",
               f"For each backend the positive scale with the largest mean `{select}` uplift on the first "
               f"{int(chosen.n_calibration_seeds.iloc[0])} seeds is measured on the other {int(chosen.n_heldout_seeds.iloc[0])}.", "",
@@ -131,6 +229,9 @@ def write_report(sweep: str | Path, out: str | Path, headline: str | Path | None
         by = g.set_index("judge")
         lines.append(f"| {b} | {s:g} | " + " | ".join(f"{fmt(by.uplift[j])} ({by.win_rate[j]:.2f})" if j in by.index else "-" for j in judges) + " |")
     lines += ["", "Each entry: mean paired uplift against the unguided sample of the same seed and prompt (win rate).", ""]
+    lines += parts_lines(chosen)
+    lines += caption_lines(chosen, table)
+    lines += negative_lines(table, select)
     lines += nonfinite_lines(sweep, cfg["config"]["dtype"])
     lines += ["## Reward hacking", "", "Where a backend's own scorer rises more than the independent judges, it is fitting its scorer's blind spots:", ""]
     lines += ["| backend | scale | own judge uplift | ground-truth / independent uplift |", "|---|---|---|---|"]
@@ -148,10 +249,7 @@ def write_report(sweep: str | Path, out: str | Path, headline: str | Path | None
     out.write_text("\n".join(lines) + "\n")
 
     if headline is not None:
-        per = {}
-        for _, r in chosen[chosen.judge == select].iterrows():
-            per[r.backend] = {"gt_scale": float(r.scale), "gt_uplift": r.uplift, "gt_uplift_ci_low": r.ci_low,
-                              "gt_uplift_ci_high": r.ci_high, "win_rate": r.win_rate}
-        merge_headline(headline, "toyworld", per, {"report": str(out), "judge": select, "command": command,
-                                                   "random_weights": cfg["random_weights"]})
+        merge_headline(headline, "toyworld", headline_figures(chosen, table, select),
+                       {"report": str(out), "judge": select, "command": command, "sweep_command": sweep_command,
+                        "random_weights": cfg["random_weights"]})
     return out

@@ -32,11 +32,11 @@ def test_cells_skip_scale_zero_and_chunk_seeds():
 
 
 def test_sweep_report_and_headline(tmp_path):
-    cfg = UpliftConfig(prompts=("a red circle",), backends=("none", "midu", "latent"), scales=(-1.0, 1.0),
+    cfg = UpliftConfig(prompts=("a red circle on a dark blue background",), backends=("none", "midu", "latent"), scales=(-1.0, 1.0),
                        seeds=4, chunk=4, steps=2, world="toy", grid_seeds=2)
     run_uplift(cfg, tmp_path / "sweep", world_judges=world_judges("toy"), log=lambda s: None)
     df = samples(tmp_path / "sweep" / "rows.jsonl")
-    assert len(df) == 4 * (1 + 2 * 2) and {"truth", "truth_composition", "judge_midblock", "judge_image"} <= set(df.columns)
+    assert len(df) == 4 * (1 + 2 * 2) and {"truth", "truth_composition", "judge_midblock", "judge_image", "caption_colour"} <= set(df.columns)
     t = uplift_table(df)
     own = t[(t.backend == "midu") & (t.judge == "judge_midblock")].set_index("scale")
     assert own.uplift[1.0] > 0 > own.uplift[-1.0]  # guidance moves its own scorer both ways
@@ -45,8 +45,12 @@ def test_sweep_report_and_headline(tmp_path):
     out = write_report(tmp_path / "sweep", tmp_path / "rep" / "toy.md", tmp_path / "rep" / "headline.json", "cmd")
     text = out.read_text()
     assert "Random weights" in text and "## Non-finite guidance" in text and "grid_midu.png" in text and (tmp_path / "rep" / "toy_figures" / "pareto.png").is_file()
+    assert "## Caption following" in text and "## Ground truth by part" in text and "## Negative scales" in text
     head = json.loads((tmp_path / "rep" / "headline.json").read_text())
-    assert {"gt_uplift", "gt_uplift_ci_low", "gt_uplift_ci_high", "win_rate"} <= set(head["backends"]["midu"])
+    midu = head["backends"]["midu"]
+    assert {"gt_uplift", "gt_uplift_ci_low", "gt_uplift_ci_high", "win_rate", "caption_match", "caption_match_unguided",
+            "gt_uplift_negative"} <= set(midu)
+    assert 0 <= midu["caption_match"] <= 1 and midu["gt_negative_scale"] == -1.0
 
 
 def test_resume_with_other_settings_is_refused(tmp_path):
@@ -54,3 +58,26 @@ def test_resume_with_other_settings_is_refused(tmp_path):
     run_uplift(cfg, tmp_path, log=lambda s: None)
     with pytest.raises(ValueError, match="other settings \\(steps\\)"):
         run_uplift(UpliftConfig(prompts=("a",), backends=("none",), seeds=1, steps=2), tmp_path, resume=True, log=lambda s: None)
+
+
+def test_world_defaults_fill_unset_options_and_bad_scales_for_is_named(capsys):
+    from bench.cli import main
+
+    from bench.cmd_uplift import _scales_for
+
+    assert _scales_for(["pixel=-1,0.5"]) == (("pixel", (-1.0, 0.5)),)
+    for bad, msg in (("pixel", "expected BACKEND=S1"), ("pixel=a,b", "expected BACKEND=S1"), ("nope=1", "unknown backend 'nope'")):
+        with pytest.raises(ValueError, match=msg):
+            _scales_for([bad])
+    assert main(["uplift", "--world", "moon", "--out", "/tmp/never"]) == 2
+    assert "unknown world 'moon'" in capsys.readouterr().err
+    assert main(["uplift", "--world", "toy", "--model", "tiny", "--prompt", "a cat", "--out", "/tmp/never"]) == 2
+    assert "caption 'a cat': expected" in capsys.readouterr().err
+
+
+def test_toy_prompts_are_distinct_captions():
+    from toyworld.caption import parse_caption
+    from bench.worlds import toy_prompts
+
+    p = toy_prompts(8)
+    assert len(set(p)) == 8 and p == toy_prompts(8) and all(parse_caption(t) for t in p)

@@ -1,0 +1,113 @@
+"""Rebuild every committed toy-world weight with one command: LDM, pixel scorer, guidance heads.
+
+    python -m toyworld.build_all --out toyworld/weights --overwrite     # `make toyworld`
+    python -m toyworld.build_all --out /tmp/tw-check                    # a rebuild to compare:
+    python -m toyworld.build_record toyworld/weights /tmp/tw-check
+
+The pixel scorer does not depend on the LDM, so it trains in a second process
+while the LDM builds (its own second process is busy only at the start and
+after the VAE); the heads read the finished LDM's features, so they train
+last. Every process is single-threaded and seeded, so the files do not depend
+on how the processes share the cores: the build is deterministic on a given
+machine and library versions (`BUILD.json` records both).
+
+Writes `<out>/ldm` (diffusers layout + its own BUILD.json), `<out>/pixel_scorer`,
+`<out>/heads` and `<out>/BUILD.json`: times, metrics of every part, and the
+size and hash of every file.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+PARTS = ("ldm", "pixel_scorer", "heads", "BUILD.json")
+
+
+def _prepare(out: Path, overwrite: bool) -> None:
+    import shutil
+
+    present = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if present and not overwrite:
+        raise FileExistsError(f"{out} is not empty ({', '.join(present)}): pass --overwrite to replace a previous build")
+    strangers = [n for n in present if n not in PARTS]
+    if strangers:
+        raise FileExistsError(f"{out} holds files a build did not write ({', '.join(strangers)}): expected only {', '.join(PARTS)}")
+    for name in present:
+        path = out / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def build_all(out: str | Path, reports: str | Path = "reports", overwrite: bool = False, command: str = "",
+              ldm_cfg=None, pixel_args: tuple[str, ...] = (), heads_cfg=None) -> dict:
+    """The committed weights use the default configs; tests pass small ones."""
+    from toyworld.build import BuildConfig, build
+    from toyworld.build_heads import HeadBuildConfig, build_heads
+    from toyworld.build_record import machine, versions, write_record
+
+    out, reports = Path(out), Path(reports)
+    _prepare(out, overwrite)
+    torch.set_num_threads(1)
+    start, load0, times = time.perf_counter(), os.getloadavg(), {}
+    log_path = out.parent / f".{out.name}-pixel_scorer.log"
+    with log_path.open("w") as log:
+        pixel = subprocess.Popen([sys.executable, "-m", "toyworld.pixel_scorer", "--out", str(out / "pixel_scorer"), *pixel_args],
+                                 stdout=log, stderr=subprocess.STDOUT)
+        try:
+            ldm = build(out / "ldm", reports, ldm_cfg or BuildConfig(), command=f"{command} (LDM part)")
+        except BaseException:
+            pixel.kill()
+            raise
+        times["ldm_s"] = ldm["times"]["total_s"]
+        t = time.perf_counter()
+        if pixel.wait() != 0:
+            raise RuntimeError(f"pixel scorer training failed (exit {pixel.returncode}); its log: {log_path}")
+    log_path.unlink()
+    times["wait_pixel_scorer_s"] = round(time.perf_counter() - t, 1)
+    t = time.perf_counter()
+    heads = build_heads(out / "ldm", out / "heads", heads_cfg or HeadBuildConfig())
+    times["heads_s"] = round(time.perf_counter() - t, 1)
+    times["total_s"] = round(time.perf_counter() - start, 1)
+    pix = json.loads((out / "pixel_scorer" / "pixel_scorer.json").read_text())
+    record = {
+        "command": command, "times": times,
+        "load_average_1min": {"start": round(load0[0], 2), "end": round(os.getloadavg()[0], 2)},
+        "ldm": {"caption_check": ldm["caption_check"], "shape_classifier": ldm["shape_classifier"],
+                "vae_recon_l1_heldout": ldm["vae_recon_l1_heldout"], "params": ldm["params"]},
+        "pixel_scorer": pix["metrics"],
+        "heads": {"metrics": heads["metrics"], "spearman_truth_fresh": heads["spearman_truth_fresh"]},
+        "versions": versions(), "machine": machine(), "threads_per_process": 1,
+    }
+    write_record(out, record)
+    return json.loads((out / "BUILD.json").read_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m toyworld.build_all", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=Path("toyworld/weights"), help="folder for ldm/, pixel_scorer/, heads/ and BUILD.json")
+    ap.add_argument("--reports", type=Path, default=Path("reports"), help="folder for the LDM's training CSVs and samples grid")
+    ap.add_argument("--overwrite", action="store_true", help="replace a previous build in --out")
+    args = ap.parse_args(argv)
+    command = "python -m toyworld.build_all " + " ".join(sys.argv[1:] if argv is None else argv)
+    try:
+        rec = build_all(args.out, args.reports, args.overwrite, command.strip())
+    except FileExistsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    cc = rec["ldm"]["caption_check"]
+    print(f"[build_all] total {rec['times']['total_s']} s; colour match {cc['colour_match']:.3f}, shape match {cc['shape_match']:.3f}; "
+          f"pixel scorer Spearman vs truth {rec['pixel_scorer']['val_spearman_truth']:.3f}; heads vs truth {rec['heads']['spearman_truth_fresh']}; "
+          f"{rec['total_bytes'] / 1e6:.1f} MB in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -6,8 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo-out
-TOY_SCALES ?= -2 -1 -0.5 0.25 0.5 1 2
-TOY_SEEDS ?= 32
+TOY_SCALES ?= -0.05 0.02 0.03 0.05 0.08 0.12
+TOY_SEEDS ?= 64
 
 .PHONY: venv demo demo-tiny test bench-cpu cost-cpu costmodel report toyworld toyworld-check toyworld-sweep clean
 
@@ -54,7 +54,7 @@ toyworld-check: $(STAMP)
 	$(BIN)/python -m toyworld.build_record toyworld/weights /tmp/toyworld-check
 
 # the committed uplift sweep and its report (resumes where an interrupted run stopped)
-TOY_SWEEP := $(BIN)/python -m bench uplift --world toy --backends none midu latent pixel --scales $(TOY_SCALES) --seeds $(TOY_SEEDS) --chunk 32 --resume --out results/uplift/toy
+TOY_SWEEP := $(BIN)/python -m bench uplift --world toy --backends none midu latent pixel --scales $(TOY_SCALES) --window 0.3 1 --seeds $(TOY_SEEDS) --chunk 32 --threads 1 --resume --out results/uplift/toy
 toyworld-sweep: $(STAMP)
 	$(TOY_SWEEP)
 	$(BIN)/python -m bench uplift-report --sweep results/uplift/toy --out reports/toyworld.md --headline reports/headline.json --sweep-command "make toyworld-sweep"

@@ -21,6 +21,8 @@ def add_parser(sub) -> None:
     p.add_argument("--scales-for", action="append", default=[], metavar="BACKEND=S1,S2,...",
                    help="scales for one backend instead of --scales, e.g. pixel=-1,0.5,1")
     p.add_argument("--prompt", action="append", dest="prompts", help="prompt (repeat for several; default: the world's)")
+    p.add_argument("--window", type=float, nargs=2, default=(0.0, 1.0), metavar=("START", "END"),
+                   help="fractions of the steps that get guidance, for every backend")
     p.add_argument("--seeds", type=int, default=8, help="seeds per prompt")
     p.add_argument("--chunk", type=int, default=16, help="seeds per sampling call")
     p.add_argument("--steps", type=int, default=25, help="sampling steps")
@@ -34,6 +36,7 @@ def add_parser(sub) -> None:
     p.add_argument("--dtype", default="fp32", help="fp32, fp16 or bf16")
     p.add_argument("--out", required=True, help="sweep folder (rows.jsonl, config.json, images/)")
     p.add_argument("--resume", action="store_true", help="finish an interrupted sweep in --out")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's; 1 is fastest on a shared small machine)")
     p.set_defaults(func=run)
 
     r = sub.add_parser("uplift-report", help="markdown report, plots and grids from an uplift sweep")
@@ -84,7 +87,7 @@ def config_from_args(a):
     heads.update(dict(_heads(a.head)))
     return UpliftConfig(prompts=tuple(a.prompts or d.get("prompts", ["a red circle on a dark blue background"])), model=model,
                         weights=weights, backends=tuple(a.backends), scales=tuple(a.scales), scales_by_backend=_scales_for(a.scales_for),
-                        seeds=a.seeds, chunk=a.chunk, steps=a.steps, cfg_scale=a.cfg_scale, scheduler=a.scheduler, dtype=a.dtype,
+                        seeds=a.seeds, chunk=a.chunk, steps=a.steps, window_start=a.window[0], window_end=a.window[1], cfg_scale=a.cfg_scale, scheduler=a.scheduler, dtype=a.dtype,
                         device=a.device, heads=tuple(heads.items()), clip_arch=a.clip_arch or d.get("clip_arch"),
                         clip_checkpoint=a.clip_checkpoint or d.get("clip_checkpoint"),
                         aesthetic_mlp=a.aesthetic_mlp or d.get("aesthetic_mlp"), world=a.world)
@@ -96,6 +99,12 @@ def run(a) -> int:
     from .worlds import world_judges
 
     cfg = config_from_args(a)
+    if a.threads is not None:
+        import torch
+
+        if a.threads < 1:
+            raise ValueError(f"--threads {a.threads}: expected an integer >= 1")
+        torch.set_num_threads(a.threads)
     for kind in ("midblock", "latent", "image"):
         check_scorer_files(cfg.scorer_config(kind))
     run_uplift(cfg, a.out, resume=a.resume, world_judges=world_judges(a.world, cfg.model))

@@ -27,8 +27,11 @@ def own_judge(backend: str) -> str:
 
 
 def plot_uplift_vs_scale(table: pd.DataFrame, judges: list[str], path: Path) -> Path:
-    fig, axes = plt.subplots(1, len(judges), figsize=(3.6 * len(judges), 3.2), squeeze=False)
-    for ax, j in zip(axes[0], judges):
+    ncols = min(3, len(judges))
+    nrows = -(-len(judges) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.3 * nrows), squeeze=False)
+    flat = axes.ravel()
+    for ax, j in zip(flat, judges):
         t = table[table.judge == j]
         for backend, g in t.groupby("backend"):
             zero = pd.DataFrame([{"scale": 0.0, "uplift": 0.0, "ci_low": 0.0, "ci_high": 0.0}])  # unguided, by definition
@@ -38,8 +41,10 @@ def plot_uplift_vs_scale(table: pd.DataFrame, judges: list[str], path: Path) -> 
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_title(f"judge: {j}", fontsize=9)
         ax.set_xlabel("guidance scale")
-    axes[0][0].set_ylabel("paired uplift vs unguided (95% CI)")
-    axes[0][-1].legend(fontsize=7)
+        ax.set_ylabel("paired uplift vs unguided (95% CI)", fontsize=8)
+    for ax in flat[len(judges):]:
+        ax.axis("off")
+    flat[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -53,10 +58,11 @@ def plot_pareto(chosen: pd.DataFrame, judge: str, path: Path) -> Path:
         ax.errorbar(r.step_ms_ratio, r.uplift, yerr=[[r.uplift - r.ci_low], [r.ci_high - r.uplift]], fmt="o", capsize=3)
         ax.annotate(f"{r.backend} (s={r.scale:g})", (r.step_ms_ratio, r.uplift), fontsize=7, xytext=(4, 4), textcoords="offset points")
     ax.axhline(0, color="grey", lw=0.8)
-    ax.set_xlabel("guided step time / unguided step time (this machine)")
-    ax.set_ylabel(f"{judge} uplift at the chosen scale (held-out seeds)")
+    ax.set_xlabel("guided / unguided step time (median, this machine)")
+    ax.set_ylabel(f"{judge} uplift, chosen scale (95% CI)")
+    ax.set_title("uplift against cost (held-out seeds)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -131,6 +137,36 @@ def parts_lines(chosen: pd.DataFrame) -> list[str]:
         by = g.set_index("judge")
         out.append(f"| {b} | {by.scale.iloc[0]:g} | " + " | ".join(
             f"{by.uplift[p]:+.3f} [{by.ci_low[p]:+.3f}, {by.ci_high[p]:+.3f}]" for p in parts) + " |")
+    return out + [""]
+
+
+def reading_lines(chosen: pd.DataFrame, table: pd.DataFrame, select: str) -> list[str]:
+    """A plain reading of the figures, generated from them: gain, where it comes from, what the guide believed, the cost."""
+    out = ["## Reading", "", "Generated from the tables below (held-out seeds at each backend's chosen scale):", ""]
+    for _, r in chosen[chosen.judge == select].sort_values("uplift", ascending=False).iterrows():
+        at = chosen[chosen.backend == r.backend].set_index("judge")
+        own = own_judge(r.backend)
+        text = (f"- **{r.backend}** (scale {r.scale:g}): `{select}` {fmt(r.uplift)} [{fmt(r.ci_low)}, {fmt(r.ci_high)}], "
+                f"win rate {r.win_rate:.0%}, at {r.step_ms_ratio:.2f}x the unguided step time.")
+        if own in at.index and own != select:
+            gap = at.uplift[own] - r.uplift
+            text += (f" Its own scorer (`{own}`) rose {fmt(at.uplift[own])}: "
+                     + (f"{gap:.2f} more than the truth, the part of the gain that is the scorer's own belief (reward hacking)."
+                        if gap > 0.25 else "about as much as the truth or less: little sign of reward hacking."))
+        parts = at[at.index.str.startswith("truth_")]
+        if len(parts):
+            top = parts.uplift.sort_values(ascending=False)
+            text += " Largest part gains: " + ", ".join(f"{k.removeprefix('truth_')} {v:+.3f}" for k, v in top.head(2).items()) + "."
+        if "caption_colour" in at.index:
+            c = at.loc["caption_colour"]
+            text += f" Colour match {c.guided_mean:.0%} vs {c.unguided_mean:.0%} unguided."
+        twice = table[(table.backend == r.backend) & (table.judge == select) & (table.scale >= 1.9 * r.scale)]
+        if len(twice):
+            t2 = twice.sort_values("scale").iloc[0]
+            o2 = table[(table.backend == r.backend) & (table.judge == own) & (table.scale == t2.scale)]
+            text += f" At scale {t2.scale:g} ({t2.scale / r.scale:.1f}x) the uplift is {fmt(t2.uplift)} (all seeds)"
+            text += f" while its own scorer rose {fmt(o2.uplift.iloc[0])}." if len(o2) and own != select else "."
+        out.append(text)
     return out + [""]
 
 
@@ -214,6 +250,7 @@ def write_report(sweep: str | Path, out: str | Path, headline: str | Path | None
     n_seeds, n_prompts = df.seed.nunique(), df.prompt_idx.nunique()
     lines += [f"{n_prompts} prompts x {n_seeds} seeds per cell, {cfg['config']['steps']} {cfg['config']['scheduler']} steps, "
               f"CFG {cfg['config']['cfg_scale']}, gradient {cfg['config']['grad_norm']}-normalised onto the {cfg['config']['target']}.", ""]
+    lines += reading_lines(chosen, table, select)
     if cfg["config"].get("world") == "toy":
         lines += world_models_lines(cfg["config"]["model"])
     lines += ["## Chosen scale per backend (held-out seeds)", "",
@@ -223,7 +260,9 @@ def write_report(sweep: str | Path, out: str | Path, headline: str | Path | None
     for _, r in chosen[chosen.judge.isin(judges)].sort_values(["backend", "judge"]).iterrows():
         lines.append(f"| {r.backend} | {r.scale:g} | {r.judge} | {fmt(r.uplift)} | [{fmt(r.ci_low)}, {fmt(r.ci_high)}] | "
                      f"{r.win_rate:.2f} | {r.step_ms_ratio:.2f}x |")
-    lines += ["", f"![uplift vs scale]({fig_dir.name}/uplift_vs_scale.png)", "", f"![pareto]({fig_dir.name}/pareto.png)", ""]
+    lines += ["", "Step times are medians of the guided steps of this sweep's own run (device and load as the sweep found them); "
+              "the costs at Stable Diffusion scale are in `reports/cost.md`.", ""]
+    lines += [f"![uplift vs scale]({fig_dir.name}/uplift_vs_scale.png)", "", f"![pareto]({fig_dir.name}/pareto.png)", ""]
     lines += ["## Every cell (all seeds)", "", "| backend | scale | " + " | ".join(judges) + " |", "|---|---|" + "---|" * len(judges)]
     for (b, s), g in table.groupby(["backend", "scale"]):
         by = g.set_index("judge")
@@ -234,9 +273,9 @@ def write_report(sweep: str | Path, out: str | Path, headline: str | Path | None
     lines += negative_lines(table, select)
     lines += nonfinite_lines(sweep, cfg["config"]["dtype"])
     lines += ["## Reward hacking", "", "Where a backend's own scorer rises more than the independent judges, it is fitting its scorer's blind spots:", ""]
-    lines += ["| backend | scale | own judge uplift | ground-truth / independent uplift |", "|---|---|---|---|"]
+    lines += ["| backend | scale | own judge uplift | ground-truth / independent uplift |", "|---|---|---|---|"]  # chosen scale, held-out seeds
     for _, r in chosen[chosen.judge == select].iterrows():
-        own = table[(table.backend == r.backend) & (table.scale == r.scale) & (table.judge == own_judge(r.backend))]
+        own = chosen[(chosen.backend == r.backend) & (chosen.judge == own_judge(r.backend))]  # held-out seeds, as r
         if len(own):
             lines.append(f"| {r.backend} | {r.scale:g} | {fmt(own.uplift.iloc[0])} | {fmt(r.uplift)} |")
     lines += ["", "## Image grids", ""]

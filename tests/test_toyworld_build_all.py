@@ -6,6 +6,7 @@ from toyworld.build_all import build_all, main
 from toyworld.build_heads import HeadBuildConfig
 from toyworld.build_record import file_table, mismatches
 from toyworld.caption_check import CheckConfig
+from toyworld.pixel_scorer import PixelScorerConfig
 from toyworld.shape_classifier import ShapeTrainConfig
 from toyworld.train_tiny_decoder import TinyDecoderTrainConfig
 from toyworld.train_unet import UnetTrainConfig
@@ -15,7 +16,7 @@ SMOKE = dict(
     ldm_cfg=BuildConfig(n_images=300, n_heldout=50, vae=VaeTrainConfig(steps=2), unet=UnetTrainConfig(steps=2),
                         tiny_decoder=TinyDecoderTrainConfig(steps=2), shape=ShapeTrainConfig(n_train=100, n_test=40, steps=2),
                         check=CheckConfig(n=4, steps=2)),
-    pixel_args=("--epochs", "1", "--n-train", "256"),
+    pixel_cfg=PixelScorerConfig(epochs=1, n_train=256, n_val=64),
     heads_cfg=HeadBuildConfig(n_images=256, n_check=64, repeats=1),
 )
 

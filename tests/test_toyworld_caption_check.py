@@ -14,8 +14,6 @@ from toyworld.shape_classifier import (READABLE_BLUR, READABLE_RADIUS, ShapeTrai
                                        predict_shapes, save_shape_classifier, train_shape_classifier)
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "toyworld" / "weights" / "ldm"
-# The committed toy model is not built yet (issue #4): `python -m toyworld.build --out toyworld/weights`.
-NEEDS_WEIGHTS = pytest.mark.skipif(not (WEIGHTS / "unet").is_dir(), reason="toy LDM weights not built yet: python -m toyworld.build --out toyworld/weights")
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +26,6 @@ def test_colour_of_every_palette_colour_on_every_background():
     assert colour_names(render(scenes)) == [s.colour for s in scenes]
 
 
-@NEEDS_WEIGHTS
 def test_real_renders_match_their_captions_and_not_others(committed_net):
     prompts, real = eval_prompts(300, seed=11)
     ok = match_rates(real, prompts, committed_net)
@@ -38,7 +35,6 @@ def test_real_renders_match_their_captions_and_not_others(committed_net):
     assert wrong["colour_match"] < 0.4 and wrong["shape_match"] < 0.5
 
 
-@NEEDS_WEIGHTS
 def test_committed_shape_classifier_reads_readable_shapes(committed_net):
     rng = np.random.default_rng(12)
     shapes = ("circle", "square", "triangle", "star")
@@ -48,7 +44,6 @@ def test_committed_shape_classifier_reads_readable_shapes(committed_net):
     assert np.mean([g == s.shape for g, s in zip(got, scenes)]) >= 0.95
 
 
-@NEEDS_WEIGHTS
 def test_match_rates_wants_one_caption_per_image(committed_net):
     with pytest.raises(ValueError, match="3 images for 2 captions"):
         match_rates(np.zeros((3, 3, 32, 32), np.float32), ["a red star on a black background"] * 2, committed_net)
@@ -65,7 +60,6 @@ def test_shape_classifier_trains_saves_and_loads(tmp_path):
         load_shape_classifier(tmp_path / "nothing")
 
 
-@NEEDS_WEIGHTS
 def test_cli_on_committed_model(tmp_path, capsys):
     summary = main(["--model", str(WEIGHTS), "--n", "4", "--steps", "2", "--out", str(tmp_path)])
     saved = json.loads((tmp_path / "caption_check.json").read_text())

@@ -14,8 +14,6 @@ from toyworld.train_vae import VaeTrainConfig, apply_colour, colour_whitening, e
 from toyworld.training import batch_indices, lr_at
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "toyworld" / "weights" / "ldm"
-# The committed toy model is not built yet (issue #4): `python -m toyworld.build --out toyworld/weights`.
-NEEDS_WEIGHTS = pytest.mark.skipif(not (WEIGHTS / "unet").is_dir(), reason="toy LDM weights not built yet: python -m toyworld.build --out toyworld/weights")
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +58,6 @@ def test_training_smoke_runs_are_deterministic():
     assert np.isfinite(tlog.rows[-1]["loss"])
 
 
-@NEEDS_WEIGHTS
 def test_committed_files_match_build_record():
     record = read_record(WEIGHTS)
     assert mismatches(record["files"], file_table(WEIGHTS)) == []
@@ -68,7 +65,6 @@ def test_committed_files_match_build_record():
     assert record["caption_check"]["colour_match"] >= 0.75
 
 
-@NEEDS_WEIGHTS
 def test_committed_model_has_the_shapes_heads_need(toy):
     assert toy.resolution == 32 and toy.vae_scale_factor == 4
     assert toy.latent_shape(32, 32) == (4, 8, 8)  # latent head needs >= 8x8
@@ -77,7 +73,6 @@ def test_committed_model_has_the_shapes_heads_need(toy):
     assert toy.unet.mid_block is not None and toy.dtype == torch.float32  # stored fp16, loaded as fp32
 
 
-@NEEDS_WEIGHTS
 def test_committed_model_samples(toy):
     from toyworld.caption_check import CheckConfig, generate
 
@@ -89,7 +84,6 @@ def test_committed_model_samples(toy):
     assert decode(toy.tiny_decoder(), x0).shape == (2, 3, 32, 32)
 
 
-@NEEDS_WEIGHTS
 def test_every_backend_runs_on_the_committed_model(toy):
     from bench.encode import encode_prompts
     from bench.scorer_setup import ScorerConfig, make_scorer

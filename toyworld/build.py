@@ -23,6 +23,7 @@ how the two are scheduled.
 from __future__ import annotations
 
 import argparse
+import json
 import dataclasses
 import multiprocessing
 import os
@@ -32,6 +33,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -94,6 +96,22 @@ def _tiny_job(cfg: TinyDecoderTrainConfig, vae_dir: str, latents_file: str) -> t
     return tiny.state_dict(), log.rows, round(time.perf_counter() - t0, 1)
 
 
+def _check_job(out: str, reports: str, cfg: CheckConfig) -> tuple[dict, int, dict]:
+    """Caption check and samples grid of the saved model (fp16 on disk, upcast), in the second process."""
+    from bench.models import load_models
+    from toyworld.samples_grid import sample_grid
+
+    set_determinism(cfg.seed)
+    times, t = {}, time.perf_counter()
+    models = load_models(out, "pretrained")  # judge what was saved, not what was trained
+    shape_net = load_shape_classifier(Path(out) / "shape_classifier")
+    check = check_model(models, shape_net, cfg)["summary"]
+    times["caption_check_s"], t = round(time.perf_counter() - t, 1), time.perf_counter()
+    sample_grid(models, shape_net, Path(reports) / "toyworld_samples.png", cfg=cfg)
+    times["samples_grid_s"] = round(time.perf_counter() - t, 1)
+    return check, count_params(shape_net), times
+
+
 def _timed(times: dict, name: str, t0: float) -> float:
     times[f"{name}_s"] = round(time.perf_counter() - t0, 1)
     print(f"[build] {name}: {times[f'{name}_s']} s", flush=True)
@@ -116,20 +134,29 @@ def prepare_out(out: Path, overwrite: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def build(out: str | Path, reports: str | Path, cfg: BuildConfig = BuildConfig(), command: str = "", overwrite: bool = False) -> dict:
-    """Train every part, save them under `out`, check them, write BUILD.json; returns the record."""
+def build(out: str | Path, reports: str | Path, cfg: BuildConfig = BuildConfig(), command: str = "", overwrite: bool = False,
+          side_jobs: dict[str, tuple[Callable, tuple]] | None = None, after_save: Callable[[Path], dict] | None = None) -> dict:
+    """Train every part, save them under `out`, check them, write BUILD.json; returns the record.
+
+    `side_jobs` ({name: (module-level function, args)}) run in the second process while
+    the VAE and UNet train (their results go into the record under `side_jobs`);
+    `after_save(out)` runs in this process while the second checks the saved model
+    (its result goes under `after_save`). `toyworld.build_all` trains the pixel scorer
+    and the heads this way.
+    """
     out, reports = Path(out), Path(reports)
     prepare_out(out, overwrite)
     set_determinism(cfg.seed)
     times, start, cpu0, load0 = {}, time.perf_counter(), time.process_time(), os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="toyworld-build-") as scratch, \
             ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        parts = _train(Path(scratch), pool, out, cfg, times)
-    return _save_and_check(parts, out, reports, cfg, times, start, cpu0, load0, command)
+        parts = _train(Path(scratch), pool, out, cfg, times, side_jobs or {})
+        return _save_and_check(parts, out, reports, cfg, times, start, cpu0, load0, command, pool, after_save)
 
 
-def _train(scratch: Path, pool: ProcessPoolExecutor, out: Path, cfg: BuildConfig, times: dict) -> dict:
+def _train(scratch: Path, pool: ProcessPoolExecutor, out: Path, cfg: BuildConfig, times: dict, side_jobs: dict) -> dict:
     shape_future = pool.submit(_shape_job, cfg.shape, str(out / "shape_classifier"))
+    side_futures = {name: pool.submit(fn, *args) for name, (fn, args) in side_jobs.items()}  # queued behind the shape job
 
     t = time.perf_counter()
     ds = make_dataset(cfg.n_images, cfg.data_seed)
@@ -153,17 +180,19 @@ def _train(scratch: Path, pool: ProcessPoolExecutor, out: Path, cfg: BuildConfig
 
     shape_acc, times["shape_classifier_s"] = shape_future.result()
     tiny_state, tiny_rows, times["tiny_decoder_s"] = tiny_future.result()
+    side = {name: f.result() for name, f in side_futures.items()}
     tiny = build_tiny_decoder(cfg.tiny_decoder.seed)
     tiny.load_state_dict(tiny_state)
     _timed(times, "wait_second_process", t)
     return {"vae": vae, "unet": unet, "text_encoder": text_encoder, "tokenizer": tokenizer, "tiny": tiny.eval().requires_grad_(False),
-            "recon": recon, "shape_acc": shape_acc, "logs": {"vae": vae_log.rows, "unet": unet_log.rows, "tiny_decoder": tiny_rows}}
+            "recon": recon, "shape_acc": shape_acc, "side": side,
+            "logs": {"vae": vae_log.rows, "unet": unet_log.rows, "tiny_decoder": tiny_rows}}
 
 
-def _save_and_check(p: dict, out: Path, reports: Path, cfg: BuildConfig, times: dict, start: float, cpu0: float, load0, command: str) -> dict:
-    from bench.models import Models, load_models, save_models
+def _save_and_check(p: dict, out: Path, reports: Path, cfg: BuildConfig, times: dict, start: float, cpu0: float, load0, command: str,
+                    pool: ProcessPoolExecutor, after_save: Callable[[Path], dict] | None) -> dict:
+    from bench.models import Models, save_models
     from toyworld.build_record import machine, versions, write_record
-    from toyworld.samples_grid import sample_grid
     from toyworld.training import Log
 
     t = time.perf_counter()
@@ -176,12 +205,15 @@ def _save_and_check(p: dict, out: Path, reports: Path, cfg: BuildConfig, times: 
         Log(rows).write(reports / f"toyworld_train_{name}.csv")
     t = _timed(times, "save", t)
 
-    models = load_models(str(out), "pretrained")  # judge what was saved (fp16, upcast), not what was trained
-    shape_net = load_shape_classifier(out / "shape_classifier")
-    check = check_model(models, shape_net, cfg.check)["summary"]
-    t = _timed(times, "caption_check", t)
-    sample_grid(models, shape_net, reports / "toyworld_samples.png", cfg=cfg.check)
-    _timed(times, "samples_grid", t)
+    reports.mkdir(parents=True, exist_ok=True)
+    check_future = pool.submit(_check_job, str(out), str(reports), cfg.check)
+    extra = None
+    if after_save is not None:
+        extra = after_save(out)
+        t = _timed(times, "after_save", t)
+    check, shape_params, check_times = check_future.result()
+    times.update(check_times)
+    _timed(times, "wait_check", t)
 
     times["total_s"] = round(time.perf_counter() - start, 1)
     times["main_process_cpu_s"] = round(time.process_time() - cpu0, 1)
@@ -191,17 +223,19 @@ def _save_and_check(p: dict, out: Path, reports: Path, cfg: BuildConfig, times: 
         "times": times,
         "load_average_1min": {"start": round(load0[0], 2), "end": round(os.getloadavg()[0], 2)},
         "params": {"unet": count_params(unet), "vae": count_params(vae), "text_encoder": count_params(text_encoder),
-                   "tiny_decoder": count_params(tiny), "shape_classifier": count_params(shape_net)},
+                   "tiny_decoder": count_params(tiny), "shape_classifier": shape_params},
         "vae_recon_l1_heldout": round(p["recon"], 4),
         "final_loss": {name: rows[-1]["loss"] for name, rows in p["logs"].items()},
         "shape_classifier": p["shape_acc"],
         "caption_check": check,
+        "side_jobs": p["side"],
+        "after_save": extra,
         "versions": versions(),
         "machine": machine(),
         "threads_per_process": torch.get_num_threads(),
     }
     write_record(out, record)
-    return record
+    return json.loads((out / "BUILD.json").read_text())  # with the file table and total_bytes
 
 
 def main(argv: list[str] | None = None) -> None:

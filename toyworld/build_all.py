@@ -4,12 +4,14 @@
     python -m toyworld.build_all --out /tmp/tw-check                    # a rebuild to compare:
     python -m toyworld.build_record toyworld/weights /tmp/tw-check
 
-The pixel scorer does not depend on the LDM, so it trains in a second process
-while the LDM builds (its own second process is busy only at the start and
-after the VAE); the heads read the finished LDM's features, so they train
-last. Every process is single-threaded and seeded, so the files do not depend
-on how the processes share the cores: the build is deterministic on a given
-machine and library versions (`BUILD.json` records both).
+Two single-threaded processes share the work: the main one trains the VAE
+and then the UNet; the second trains the caption check's shape classifier,
+the pixel scorer (it does not depend on the LDM) and the tiny decoder
+meanwhile. Once the LDM is saved, the main process trains the heads on its
+features while the second runs the caption check. Every process is seeded and
+single-threaded, so the files do not depend on how the processes share the
+cores: the build is deterministic on a given machine and library versions
+(`BUILD.json` records both).
 
 Writes `<out>/ldm` (diffusers layout + its own BUILD.json), `<out>/pixel_scorer`,
 `<out>/heads` and `<out>/BUILD.json`: times, metrics of every part, and the
@@ -20,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -45,43 +46,39 @@ def _prepare(out: Path, overwrite: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
+def _pixel_job(cfg, out: str) -> dict:
+    """The pixel scorer, in the LDM build's second process (module level: the process is spawned)."""
+    from toyworld.pixel_scorer import train
+
+    Path(out).mkdir(parents=True, exist_ok=True)
+    return train(cfg, Path(out), log=lambda s: None)
+
+
 def build_all(out: str | Path, reports: str | Path = "reports", overwrite: bool = False, command: str = "",
-              ldm_cfg=None, pixel_args: tuple[str, ...] = (), heads_cfg=None) -> dict:
+              ldm_cfg=None, pixel_cfg=None, heads_cfg=None) -> dict:
     """The committed weights use the default configs; tests pass small ones."""
     from toyworld.build import BuildConfig, build
     from toyworld.build_heads import HeadBuildConfig, build_heads
     from toyworld.build_record import machine, versions, write_record
+    from toyworld.pixel_scorer import PixelScorerConfig
 
     out, reports = Path(out), Path(reports)
     _prepare(out, overwrite)
     torch.set_num_threads(1)
-    start, load0, times = time.perf_counter(), os.getloadavg(), {}
-    log_path = out.parent / f".{out.name}-pixel_scorer.log"
-    with log_path.open("w") as log:
-        pixel = subprocess.Popen([sys.executable, "-m", "toyworld.pixel_scorer", "--out", str(out / "pixel_scorer"), *pixel_args],
-                                 stdout=log, stderr=subprocess.STDOUT)
-        try:
-            ldm = build(out / "ldm", reports, ldm_cfg or BuildConfig(), command=f"{command} (LDM part)")
-        except BaseException:
-            pixel.kill()
-            raise
-        times["ldm_s"] = ldm["times"]["total_s"]
-        t = time.perf_counter()
-        if pixel.wait() != 0:
-            raise RuntimeError(f"pixel scorer training failed (exit {pixel.returncode}); its log: {log_path}")
-    log_path.unlink()
-    times["wait_pixel_scorer_s"] = round(time.perf_counter() - t, 1)
-    t = time.perf_counter()
-    heads = build_heads(out / "ldm", out / "heads", heads_cfg or HeadBuildConfig())
-    times["heads_s"] = round(time.perf_counter() - t, 1)
-    times["total_s"] = round(time.perf_counter() - start, 1)
-    pix = json.loads((out / "pixel_scorer" / "pixel_scorer.json").read_text())
+    start, load0 = time.perf_counter(), os.getloadavg()
+    heads_cfg = heads_cfg or HeadBuildConfig()
+    ldm = build(out / "ldm", reports, ldm_cfg or BuildConfig(), command=f"{command} (LDM part)",
+                side_jobs={"pixel_scorer": (_pixel_job, (pixel_cfg or PixelScorerConfig(), str(out / "pixel_scorer")))},
+                after_save=lambda ldm_dir: build_heads(ldm_dir, out / "heads", heads_cfg, log=lambda s: None))
+    heads, pix = ldm["after_save"], ldm["side_jobs"]["pixel_scorer"]
+    times = {**ldm["times"], "pixel_scorer_s": pix["train_s"], "heads_s": heads["seconds"],
+             "total_s": round(time.perf_counter() - start, 1)}
     record = {
         "command": command, "times": times,
         "load_average_1min": {"start": round(load0[0], 2), "end": round(os.getloadavg()[0], 2)},
         "ldm": {"caption_check": ldm["caption_check"], "shape_classifier": ldm["shape_classifier"],
                 "vae_recon_l1_heldout": ldm["vae_recon_l1_heldout"], "params": ldm["params"]},
-        "pixel_scorer": pix["metrics"],
+        "pixel_scorer": {k: v for k, v in pix.items() if k != "train_s"},
         "heads": {"metrics": heads["metrics"], "spearman_truth_fresh": heads["spearman_truth_fresh"]},
         "versions": versions(), "machine": machine(), "threads_per_process": 1,
     }

@@ -35,6 +35,7 @@ from scorers.train import TrainConfig, train_head
 
 from .dataset import make_dataset
 
+BASE_MODEL = "toyworld LDM (../ldm beside these heads)"
 HEADS = {  # name -> (kind, noised?)
     "midblock": ("midblock", True),
     "midblock_clean": ("midblock", False),
@@ -113,9 +114,11 @@ def build_heads(ldm: str | Path, out: str | Path, cfg: HeadBuildConfig = HeadBui
         truth_rho = check_against_truth(models, trained, tmp / "check", check_ds["truth"])
         for name, (head, meta) in trained.items():
             extra = {**meta.extra, "features": f"toy images seed {cfg.data_seed}", "spearman_truth_fresh": truth_rho[name]}
-            save_head(out / name, head, replace(meta, extra=extra))
-    record = {"config": asdict(cfg), "metrics": metrics, "spearman_truth_fresh": truth_rho, "seconds": round(time.perf_counter() - t0, 1)}
-    (out / "heads.json").write_text(json.dumps(record, indent=2) + "\n")
+            # the LDM is named as it sits beside the heads in a build folder, not by this run's path
+            save_head(out / name, head, replace(meta, base_model=BASE_MODEL, extra=extra))
+    record = {"config": asdict(cfg), "metrics": metrics, "spearman_truth_fresh": truth_rho}
+    (out / "heads.json").write_text(json.dumps(record, indent=2) + "\n")  # no times or paths: rebuilt files compare byte for byte
+    record["seconds"] = round(time.perf_counter() - t0, 1)
     log(f"heads in {out}: Spearman with ground truth on fresh images {truth_rho}")
     return record
 

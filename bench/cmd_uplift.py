@@ -44,6 +44,8 @@ def add_parser(sub) -> None:
     r.add_argument("--out", required=True, help="markdown file to write; figures go beside it")
     r.add_argument("--headline", default=None, help="headline JSON to merge the chosen-scale figures into")
     r.add_argument("--sweep-command", default="", help="the command that ran the sweep, quoted in the report")
+    r.add_argument("--select", default="win", choices=["win", "mean"],
+                   help="how each backend's scale is chosen on the calibration seeds: highest win rate (default) or largest mean uplift")
     r.set_defaults(func=report)
 
 
@@ -115,6 +117,6 @@ def report(a) -> int:
     from .uplift_report import write_report
 
     command = "python -m bench " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["uplift-report"] else "python -m bench uplift-report"
-    out = write_report(a.sweep, a.out, a.headline, command, a.sweep_command)
+    out = write_report(a.sweep, a.out, a.headline, command, a.sweep_command, a.select)
     print(f"wrote {out}")
     return 0

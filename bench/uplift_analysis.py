@@ -2,9 +2,11 @@
 
 Scales are chosen per backend on calibration seeds and reported on held-out
 seeds: the first half of the seeds picks, for each backend, the positive
-scale with the largest mean uplift of the selection judge (the ground truth
-where the world has one); the second half measures it. Choosing and
-measuring on the same samples would flatter every backend.
+scale that is best for the selection judge (the ground truth where the world
+has one) by a rule: `win` (the highest win rate against unguided, ties to the
+larger mean uplift) or `mean` (the largest mean uplift); the second half
+measures it. Choosing and measuring on the same samples would flatter every
+backend.
 """
 from __future__ import annotations
 
@@ -67,16 +69,25 @@ def split_seeds(df: pd.DataFrame) -> tuple[set[int], set[int]]:
     return set(seeds[:half]), set(seeds[half:])
 
 
-def choose_scales(df: pd.DataFrame, judge: str) -> pd.DataFrame:
-    """Per backend: the positive scale with the best calibration uplift, measured on the held-out seeds."""
+RULES = {  # selection rule -> (calibration column, tie-break column), both maximised
+    "win": ("win_rate", "uplift"),  # guidance that helps most often (a preference study's question)
+    "mean": ("uplift", "win_rate"),  # the largest average gain
+}
+
+
+def choose_scales(df: pd.DataFrame, judge: str, rule: str = "win") -> pd.DataFrame:
+    """Per backend: the positive scale that is best by `rule` on the calibration seeds, measured on the held-out seeds."""
+    if rule not in RULES:
+        raise ValueError(f"unknown selection rule {rule!r}; valid: {', '.join(RULES)}")
     calib, held = split_seeds(df)
     cal = uplift_table(df, calib)
     cal = cal[(cal.judge == judge) & (cal.scale > 0)]
     if cal.empty:
         raise ValueError(f"no positive-scale cells judged by {judge!r}")
-    best = cal.loc[cal.groupby("backend")["uplift"].idxmax(), ["backend", "scale", "uplift"]]
-    best = best.rename(columns={"uplift": "calibration_uplift"})
+    first, second = RULES[rule]
+    best = cal.sort_values([first, second], ascending=False).groupby("backend").head(1)[["backend", "scale", "uplift", "win_rate"]]
+    best = best.rename(columns={"uplift": "calibration_uplift", "win_rate": "calibration_win_rate"})
     ev = uplift_table(df, held)
     chosen = best.merge(ev, on=["backend", "scale"])
-    chosen["n_calibration_seeds"], chosen["n_heldout_seeds"] = len(calib), len(held)
+    chosen["n_calibration_seeds"], chosen["n_heldout_seeds"], chosen["rule"] = len(calib), len(held), rule
     return chosen

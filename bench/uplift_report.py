@@ -228,7 +228,22 @@ def headline_figures(chosen: pd.DataFrame, table: pd.DataFrame, select: str) -> 
     return per
 
 
-def write_report(sweep: str | Path, out: str | Path, headline: str | Path | None, command: str, sweep_command: str = "") -> Path:
+RULE_TEXT = {"win": "the highest win rate against unguided (ties to the larger mean uplift)", "mean": "the largest mean uplift"}
+
+
+def other_rule_lines(other: pd.DataFrame, select: str) -> list[str]:
+    """The other selection rule's choice, so a reader sees how much the headline depends on the rule."""
+    rule = other.rule.iloc[0]
+    out = [f"## The other selection rule: {rule}", "",
+           f"Choosing each backend's scale by {RULE_TEXT[rule]} of `{select}` on the calibration seeds instead; held-out seeds:", "",
+           "| backend | scale | uplift | 95% CI | win rate |", "|---|---|---|---|---|"]
+    for _, r in other[other.judge == select].sort_values("backend").iterrows():
+        out.append(f"| {r.backend} | {r.scale:g} | {fmt(r.uplift)} | [{fmt(r.ci_low)}, {fmt(r.ci_high)}] | {r.win_rate:.2f} |")
+    return out + [""]
+
+
+def write_report(sweep: str | Path, out: str | Path, headline: str | Path | None, command: str, sweep_command: str = "",
+                 rule: str = "win") -> Path:
     sweep, out = Path(sweep), Path(out)
     fig_dir = out.parent / (out.stem + "_figures")
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -239,7 +254,8 @@ def write_report(sweep: str | Path, out: str | Path, headline: str | Path | None
     judges = [j for j in MAIN_JUDGES if j in judge_columns(df)]
     select = "truth" if "truth" in judges else judges[-1]
     table = uplift_table(df)
-    chosen = choose_scales(df, select)
+    chosen = choose_scales(df, select, rule)
+    other = choose_scales(df, select, next(r for r in RULE_TEXT if r != rule))
     plot_uplift_vs_scale(table, judges + [j for j in CAPTION_JUDGES if j in judge_columns(df)], fig_dir / "uplift_vs_scale.png")
     plot_pareto(chosen, select, fig_dir / "pareto.png")
 
@@ -254,7 +270,7 @@ def write_report(sweep: str | Path, out: str | Path, headline: str | Path | None
     if cfg["config"].get("world") == "toy":
         lines += world_models_lines(cfg["config"]["model"])
     lines += ["## Chosen scale per backend (held-out seeds)", "",
-              f"For each backend the positive scale with the largest mean `{select}` uplift on the first "
+              f"For each backend the positive scale with {RULE_TEXT[rule]} of `{select}` on the first "
               f"{int(chosen.n_calibration_seeds.iloc[0])} seeds is measured on the other {int(chosen.n_heldout_seeds.iloc[0])}.", "",
               "| backend | scale | judge | uplift | 95% CI | win rate | guided / unguided step time |", "|---|---|---|---|---|---|---|"]
     for _, r in chosen[chosen.judge.isin(judges)].sort_values(["backend", "judge"]).iterrows():
@@ -268,6 +284,7 @@ def write_report(sweep: str | Path, out: str | Path, headline: str | Path | None
         by = g.set_index("judge")
         lines.append(f"| {b} | {s:g} | " + " | ".join(f"{fmt(by.uplift[j])} ({by.win_rate[j]:.2f})" if j in by.index else "-" for j in judges) + " |")
     lines += ["", "Each entry: mean paired uplift against the unguided sample of the same seed and prompt (win rate).", ""]
+    lines += other_rule_lines(other, select)
     lines += parts_lines(chosen)
     lines += caption_lines(chosen, table)
     lines += negative_lines(table, select)
@@ -288,7 +305,11 @@ def write_report(sweep: str | Path, out: str | Path, headline: str | Path | None
     out.write_text("\n".join(lines) + "\n")
 
     if headline is not None:
-        merge_headline(headline, "toyworld", headline_figures(chosen, table, select),
-                       {"report": str(out), "judge": select, "command": command, "sweep_command": sweep_command,
+        per = headline_figures(chosen, table, select)
+        for _, r in other[other.judge == select].iterrows():
+            per[r.backend].update({f"gt_scale_by_{r.rule}": float(r.scale), f"gt_uplift_by_{r.rule}": r.uplift,
+                                   f"gt_uplift_ci_low_by_{r.rule}": r.ci_low, f"win_rate_by_{r.rule}": r.win_rate})
+        merge_headline(headline, "toyworld", per,
+                       {"report": str(out), "judge": select, "selection_rule": rule, "command": command, "sweep_command": sweep_command,
                         "random_weights": cfg["random_weights"]})
     return out

@@ -99,6 +99,14 @@ def nonfinite_lines(sweep: Path, dtype: str) -> list[str]:
     return out + [""]
 
 
+def show_path(path: str | Path) -> str:
+    """A path as a reader of the repository sees it: relative to the working folder when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def fmt(x: float) -> str:
     return f"{x:+.2f}"
 
@@ -180,7 +188,7 @@ def world_models_lines(model: str) -> list[str]:
         return []
     cc, heads, pix = rec["ldm"]["caption_check"], rec["heads"], rec["pixel_scorer"]
     out = ["## The world's model and scorers", "",
-           f"From `{path}` (made by `{rec['command']}` in {rec['times']['total_s'] / 60:.1f} min on {rec['machine']['cores']} cores).", "",
+           f"From `{show_path(path)}` (made by `{rec['command']}` in {rec['times']['total_s'] / 60:.1f} min on {rec['machine']['cores']} cores).", "",
            f"Unguided samples of the LDM follow their captions' colour in {cc['colour_match']:.1%} and shape in {cc['shape_match']:.1%} "
            f"of {cc['n']} prompts (the same checks on real renders: {cc['real_colour_match']:.1%} and {cc['real_shape_match']:.1%}; "
            f"shape chance level is 25%).", "",
@@ -259,7 +267,7 @@ def write_report(sweep: str | Path, out: str | Path, headline: str | Path | None
     plot_uplift_vs_scale(table, judges + [j for j in CAPTION_JUDGES if j in judge_columns(df)], fig_dir / "uplift_vs_scale.png")
     plot_pareto(chosen, select, fig_dir / "pareto.png")
 
-    lines = [f"# Uplift report: {cfg['config']['model']} ({'random' if cfg['random_weights'] else 'trained'} weights)", ""]
+    lines = [f"# Uplift report: {show_path(cfg['config']['model'])} ({'random' if cfg['random_weights'] else 'trained'} weights)", ""]
     lines += [f"Made by `{command}` from the sweep in `{sweep}`" + (f", run by `{sweep_command}`." if sweep_command else "."), ""]
     if cfg["random_weights"]:
         lines += ["**Random weights: these uplifts say nothing about image quality; they only exercise the machinery.**", ""]

@@ -89,8 +89,8 @@ def config_from_args(a):
     heads.update(dict(_heads(a.head)))
     return UpliftConfig(prompts=tuple(a.prompts or d.get("prompts", ["a red circle on a dark blue background"])), model=model,
                         weights=weights, backends=tuple(a.backends), scales=tuple(a.scales), scales_by_backend=_scales_for(a.scales_for),
-                        seeds=a.seeds, chunk=a.chunk, steps=a.steps, window_start=a.window[0], window_end=a.window[1], cfg_scale=a.cfg_scale, scheduler=a.scheduler, dtype=a.dtype,
-                        device=a.device, heads=tuple(heads.items()), clip_arch=a.clip_arch or d.get("clip_arch"),
+                        seeds=a.seeds, chunk=a.chunk, steps=a.steps, window_start=a.window[0], window_end=a.window[1],
+                        cfg_scale=a.cfg_scale, scheduler=a.scheduler, dtype=a.dtype, device=a.device, heads=tuple(heads.items()), clip_arch=a.clip_arch or d.get("clip_arch"),
                         clip_checkpoint=a.clip_checkpoint or d.get("clip_checkpoint"),
                         aesthetic_mlp=a.aesthetic_mlp or d.get("aesthetic_mlp"), world=a.world)
 

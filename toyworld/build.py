@@ -118,16 +118,16 @@ def _timed(times: dict, name: str, t0: float) -> float:
     return time.perf_counter()
 
 
-def prepare_out(out: Path, overwrite: bool) -> None:
-    """An empty (or new) folder; with overwrite, a previous build's outputs are removed first, nothing else."""
+def prepare_out(out: Path, overwrite: bool, outputs: tuple[str, ...] = OUTPUTS) -> None:
+    """An empty (or new) folder; with overwrite, a previous build's `outputs` are removed first, nothing else."""
     import shutil
 
     present = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
     if present and not overwrite:
         raise FileExistsError(f"{out} is not empty ({', '.join(present)}): pass --overwrite to replace a previous build")
-    strangers = [n for n in present if n not in OUTPUTS]
+    strangers = [n for n in present if n not in outputs]
     if strangers:
-        raise FileExistsError(f"{out} holds files a build did not write ({', '.join(strangers)}): expected only {', '.join(OUTPUTS)}")
+        raise FileExistsError(f"{out} holds files a build did not write ({', '.join(strangers)}): expected only {', '.join(outputs)}")
     for name in present:
         path = out / name
         shutil.rmtree(path) if path.is_dir() else path.unlink()

@@ -31,21 +31,6 @@ import torch
 PARTS = ("ldm", "pixel_scorer", "heads", "BUILD.json")
 
 
-def _prepare(out: Path, overwrite: bool) -> None:
-    import shutil
-
-    present = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
-    if present and not overwrite:
-        raise FileExistsError(f"{out} is not empty ({', '.join(present)}): pass --overwrite to replace a previous build")
-    strangers = [n for n in present if n not in PARTS]
-    if strangers:
-        raise FileExistsError(f"{out} holds files a build did not write ({', '.join(strangers)}): expected only {', '.join(PARTS)}")
-    for name in present:
-        path = out / name
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
-    out.mkdir(parents=True, exist_ok=True)
-
-
 def _pixel_job(cfg, out: str) -> dict:
     """The pixel scorer, in the LDM build's second process (module level: the process is spawned)."""
     from toyworld.pixel_scorer import train
@@ -57,13 +42,13 @@ def _pixel_job(cfg, out: str) -> dict:
 def build_all(out: str | Path, reports: str | Path = "reports", overwrite: bool = False, command: str = "",
               ldm_cfg=None, pixel_cfg=None, heads_cfg=None) -> dict:
     """The committed weights use the default configs; tests pass small ones."""
-    from toyworld.build import BuildConfig, build
+    from toyworld.build import BuildConfig, build, prepare_out
     from toyworld.build_heads import HeadBuildConfig, build_heads
     from toyworld.build_record import machine, versions, write_record
     from toyworld.pixel_scorer import PixelScorerConfig
 
     out, reports = Path(out), Path(reports)
-    _prepare(out, overwrite)
+    prepare_out(out, overwrite, PARTS)
     torch.set_num_threads(1)
     start, load0 = time.perf_counter(), os.getloadavg()
     heads_cfg = heads_cfg or HeadBuildConfig()

@@ -9,7 +9,7 @@ DEMO_OUT ?= demo-out
 TOY_SCALES ?= -0.05 0.02 0.03 0.05 0.08 0.12
 TOY_SEEDS ?= 64
 
-.PHONY: venv demo demo-tiny test bench-cpu cost-cpu costmodel report toyworld toyworld-check toyworld-sweep clean
+.PHONY: venv demo demo-tiny test bench-cpu cost-cpu costmodel report toyworld toyworld-check toyworld-sweep toyworld-sweep-clean clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -58,6 +58,11 @@ TOY_SWEEP := $(BIN)/python -m bench uplift --world toy --backends none midu late
 toyworld-sweep: $(STAMP)
 	$(TOY_SWEEP)
 	$(BIN)/python -m bench uplift-report --sweep results/uplift/toy --out reports/toyworld.md --headline reports/headline.json --sweep-command "make toyworld-sweep"
+
+# the seed's clean-feature head (no added noise in training) guiding mid-U, same settings; not merged into the headline
+toyworld-sweep-clean: $(STAMP)
+	$(BIN)/python -m bench uplift --world toy --backends none midu --head midblock=toyworld/weights/heads/midblock_clean --scales $(TOY_SCALES) --window 0.3 1 --seeds $(TOY_SEEDS) --chunk 32 --threads 1 --resume --out results/uplift/toy-midblock-clean
+	$(BIN)/python -m bench uplift-report --sweep results/uplift/toy-midblock-clean --out reports/toyworld_midblock_clean.md --sweep-command "make toyworld-sweep-clean"
 
 clean:
 	rm -rf $(DEMO_OUT) .pytest_cache .benchmarks

@@ -66,13 +66,21 @@ def toy_prompts(n: int = 8, seed: int = TOY_PROMPT_SEED) -> list[str]:
     return out
 
 
+def _portable(path: Path) -> str:
+    """Relative to the working folder when inside it, so recorded sweep configs do not name this machine's paths."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def toy_defaults(weights: Path = TOY_WEIGHTS) -> dict:
     """The committed toy model, its heads and pixel scorer: values for the sweep's unset options."""
-    pix = weights / "pixel_scorer"
-    return {"model": str(weights / "ldm"), "weights": "pretrained",
-            "heads": (("midblock", str(weights / "heads" / "midblock")), ("latent", str(weights / "heads" / "latent"))),
-            "clip_arch": str(pix / "toy-vit.json"), "clip_checkpoint": str(pix / "toy_clip.pt"),
-            "aesthetic_mlp": str(pix / "toy_aesthetic_mlp.pth"), "prompts": tuple(toy_prompts())}
+    w = _portable(weights)
+    return {"model": f"{w}/ldm", "weights": "pretrained",
+            "heads": (("midblock", f"{w}/heads/midblock"), ("latent", f"{w}/heads/latent")),
+            "clip_arch": f"{w}/pixel_scorer/toy-vit.json", "clip_checkpoint": f"{w}/pixel_scorer/toy_clip.pt",
+            "aesthetic_mlp": f"{w}/pixel_scorer/toy_aesthetic_mlp.pth", "prompts": tuple(toy_prompts())}
 
 
 def toy_check_prompts(prompts) -> None:

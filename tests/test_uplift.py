@@ -81,3 +81,27 @@ def test_toy_prompts_are_distinct_captions():
 
     p = toy_prompts(8)
     assert len(set(p)) == 8 and p == toy_prompts(8) and all(parse_caption(t) for t in p)
+
+
+def test_toy_defaults_are_relative_inside_the_repository(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from bench.worlds import TOY_WEIGHTS, toy_defaults
+
+    monkeypatch.chdir(TOY_WEIGHTS.parents[1])
+    d = toy_defaults()
+    assert d["model"] == "toyworld/weights/ldm" and dict(d["heads"])["midblock"] == "toyworld/weights/heads/midblock"
+    monkeypatch.chdir(tmp_path)
+    assert Path(toy_defaults()["model"]).is_absolute()  # outside the repository: the full path, which loads from anywhere
+
+
+def test_committed_results_name_no_machine_paths():
+    """Sweep configs and rows are committed: they must read the same on any checkout."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    pattern = re.compile(r"/(work|home|root|tmp/pytest)[^\s\"']*/(toyworld|results|reports)/")
+    bad = [str(p.relative_to(root)) for folder in ("results", "reports") for p in (root / folder).rglob("*")
+           if p.suffix in (".json", ".jsonl", ".csv", ".md", ".txt") and pattern.search(p.read_text(errors="ignore"))]
+    assert bad == []

@@ -31,8 +31,7 @@ def toy_truth(images: np.ndarray, prompts: list[str]) -> dict[str, np.ndarray]:
 
 def toy_caption_judge(model: str | Path | None) -> Judge:
     """Colour match always; shape match where the model folder has the world's shape classifier."""
-    from toyworld.caption import caption_colour, caption_shape
-    from toyworld.caption_check import colour_names
+    from toyworld.caption_check import matches
 
     net = None
     folder = Path(model) / "shape_classifier" if model is not None else None
@@ -42,12 +41,8 @@ def toy_caption_judge(model: str | Path | None) -> Judge:
         net = load_shape_classifier(folder)
 
     def judge(images: np.ndarray, prompts: list[str]) -> dict[str, np.ndarray]:
-        out = {"caption_colour": np.array([float(c == caption_colour(p)) for c, p in zip(colour_names(images), prompts)])}
-        if net is not None:
-            from toyworld.shape_classifier import predict_shapes
-
-            out["caption_shape"] = np.array([float(s == caption_shape(p)) for s, p in zip(predict_shapes(net, images), prompts)])
-        return out
+        m = matches(images, prompts, net)
+        return {f"caption_{k}": m[f"{k}_ok"].astype(float) for k in ("colour", "shape") if f"{k}_ok" in m}
 
     return judge
 

@@ -54,18 +54,26 @@ def colour_names(images: np.ndarray) -> list[str]:
     return [PALETTE_NAMES[i] for i in d.argmin(1)]
 
 
-def match_rates(images: np.ndarray, captions: list[str], shape_net) -> dict:
-    """Per-image matches and their rates for images against the captions they were made from."""
-    from toyworld.shape_classifier import predict_shapes
-
+def matches(images: np.ndarray, captions: list[str], shape_net=None) -> dict:
+    """Per image: the colour (and, given the shape classifier, the shape) read off it, and whether it matches its caption."""
     if len(images) != len(captions):
         raise ValueError(f"{len(images)} images for {len(captions)} captions: expected one each")
-    colours, shapes = colour_names(images), predict_shapes(shape_net, images)
-    colour_ok = np.array([c == caption_colour(t) for c, t in zip(colours, captions)])
-    shape_ok = np.array([s == caption_shape(t) for s, t in zip(shapes, captions)])
+    colours = colour_names(images)
+    out = {"colours": colours, "colour_ok": np.array([c == caption_colour(t) for c, t in zip(colours, captions)])}
+    if shape_net is not None:
+        from toyworld.shape_classifier import predict_shapes
+
+        shapes = predict_shapes(shape_net, images)
+        out.update(shapes=shapes, shape_ok=np.array([s == caption_shape(t) for s, t in zip(shapes, captions)]))
+    return out
+
+
+def match_rates(images: np.ndarray, captions: list[str], shape_net) -> dict:
+    """Per-image matches and their rates for images against the captions they were made from."""
+    m = matches(images, captions, shape_net)
+    colour_ok, shape_ok = m["colour_ok"], m["shape_ok"]
     return {"colour_match": float(colour_ok.mean()), "shape_match": float(shape_ok.mean()),
-            "both_match": float((colour_ok & shape_ok).mean()), "n": len(captions),
-            "colour_ok": colour_ok, "shape_ok": shape_ok, "colours": colours, "shapes": shapes}
+            "both_match": float((colour_ok & shape_ok).mean()), "n": len(captions), **m}
 
 
 def eval_prompts(n: int, seed: int = PROMPT_SEED) -> tuple[list[str], np.ndarray]:

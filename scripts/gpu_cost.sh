@@ -24,25 +24,65 @@
 # Expect two calls: the first covers ref, scaling512 and most of sd15; the log ends with the
 # phases left for the second, e.g.
 #   run(command="PHASES='sd15 scaling768 bench compile' bash scripts/gpu_cost.sh", carry=[".whl"], timeout_s=600)
+#
+# Rehearsal on a CPU (REHEARSAL=1): every phase, the wheel install, the budget guard, the report
+# and the archive run here at tiny scale (tiny preset, fp32, one round of one step, the compile
+# phase through the aot_eager backend) into a scratch folder, so a GPU session's minutes are not
+# spent finding a mistake in this script. tests/test_gpu_script.py runs it in CI.
+#   REHEARSAL=1 bash scripts/gpu_cost.sh                # writes $OUT (default: a new /tmp folder)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 START=$(date +%s)
 BUDGET_S=${BUDGET_S:-520}
 PHASES=${PHASES:-"ref scaling512 sd15 scaling768 bench compile"}
 RUN=()
-for p in $PHASES; do if [[ $p == scaling ]]; then RUN+=(scaling512 scaling768); else RUN+=("$p"); fi; done
-OUT=${OUT:-out/gpu}
-mkdir -p "$OUT"
+for p in $PHASES; do
+  case $p in
+    scaling) RUN+=(scaling512 scaling768) ;;
+    ref|scaling512|sd15|scaling768|bench|compile) RUN+=("$p") ;;
+    *) echo "unknown phase $p in PHASES='$PHASES' (expected ref, scaling512, sd15, scaling768, bench, compile, or scaling)"; exit 2 ;;
+  esac
+done
+REHEARSAL=${REHEARSAL:-0}
+if [[ $REHEARSAL == 1 ]]; then
+  OUT=${OUT:-$(mktemp -d /tmp/gpu-rehearsal.XXXXXX)}
+  STAGE=$OUT/stage  # results/ and reports/ of the rehearsal: the checkout's stay untouched
+else
+  OUT=${OUT:-out/gpu}
+  STAGE=.
+fi
+mkdir -p "$OUT" "$STAGE"
+OUT=$(cd "$OUT" && pwd)
+# relative in the checkout: every row records its command, and committed rows name no machine's folders
+if [[ $STAGE == . ]]; then RESULTS=results REPORTS=reports; else RESULTS=$STAGE/results REPORTS=$STAGE/reports; fi
 LOG="$OUT/gpu_cost.log"
 exec > >(tee -a "$LOG") 2>&1
 
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv
-python3 -c "import torch, diffusers, open_clip; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(), '| diffusers', diffusers.__version__, '| open_clip', open_clip.__version__)" || exit 1
-
-GPU=$(python3 -c "import torch; n = torch.cuda.get_device_name().lower(); print(next((k for k in ('h200', 'h100', 'a100', 'l40s') if k in n), 'gpu'))")
-COMMON=(--weights random --dtype fp16 --device cuda)
+if [[ $REHEARSAL == 1 ]]; then
+  SITE=${SITE:-$OUT/site}
+  [[ -x .venv/bin/python3 ]] && export PATH=$PWD/.venv/bin:$PATH  # the checkout's interpreter stands in for the image's
+else
+  SITE=${SITE:-/tmp/site}
+fi
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" .whl/*.whl || exit 1
+export PYTHONPATH=$SITE PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+if [[ $REHEARSAL == 1 ]]; then
+  echo "REHEARSAL on $(python3 -c 'import platform; print(platform.processor() or platform.machine())'): tiny preset, fp32, CPU, into $STAGE"
+  python3 -c "import torch, diffusers, open_clip; print('torch', torch.__version__, '| diffusers', diffusers.__version__, '| open_clip', open_clip.__version__)" || exit 1
+  GPU=rehearsal
+  REF=tiny SD15=tiny S512=32 S768=48 COMPILE_BACKEND=aot_eager
+  COMMON=(--weights random --dtype fp32 --device cpu --threads 1)
+  SHORT=(--warmup 0 --rounds 1 --steps 1 --profile-steps 1)  # last on the line: overrides each phase's own
+  BENCH_ARGS=(--gb-batch 1 --gb-rounds 1 --gb-warmup 0)
+else
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv
+  python3 -c "import torch, diffusers, open_clip; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(), '| diffusers', diffusers.__version__, '| open_clip', open_clip.__version__)" || exit 1
+  GPU=$(python3 -c "import torch; n = torch.cuda.get_device_name().lower(); print(next((k for k in ('h200', 'h100', 'a100', 'l40s') if k in n), 'gpu'))")
+  REF=sd21-base SD15=sd15 S512=512 S768=768 COMPILE_BACKEND=inductor
+  COMMON=(--weights random --dtype fp16 --device cuda)
+  SHORT=()
+  BENCH_ARGS=(--gb-rounds 10 --gb-warmup 3)
+fi
 left() { echo $((BUDGET_S - ($(date +%s) - START))); }
 
 cost_run() {  # cost_run NAME ARGS...: one `bench cost-run` into results/timing/$GPU-NAME, cut off at the budget ($phase: caller's)
@@ -51,7 +91,7 @@ cost_run() {  # cost_run NAME ARGS...: one `bench cost-run` into results/timing/
   if (( remaining < 60 )); then echo "SKIPPED $phase: ${remaining}s of budget left"; SKIPPED+=("$phase"); return; fi
   echo "=== $name ($(date +%T), ${remaining}s of budget left)"
   local t0; t0=$(date +%s)
-  timeout -s INT -k 30 "$remaining" python3 -m bench cost-run "${COMMON[@]}" "$@" --out "results/timing/$GPU-$name"
+  timeout -s INT -k 30 "$remaining" python3 -m bench cost-run "${COMMON[@]}" "$@" ${SHORT[@]+"${SHORT[@]}"} --out "$RESULTS/timing/$GPU-$name"
   local rc=$?
   echo "=== $name: exit $rc, $(( $(date +%s) - t0 ))s"
   if (( rc == 124 || rc == 130 || rc == 137 )); then SKIPPED+=("$phase"); echo "CUT OFF $phase: its finished configurations are kept"; fi
@@ -60,26 +100,29 @@ cost_run() {  # cost_run NAME ARGS...: one `bench cost-run` into results/timing/
 SKIPPED=()
 for phase in "${RUN[@]}"; do
   case $phase in
-    ref)     cost_run sd21-base-fp16-512 --model sd21-base --batch 1 4 --size 512 --modes eager graph ;;
-    sd15)    cost_run sd15-fp16-512 --model sd15 --batch 1 4 --size 512 --modes eager graph --rounds 3 --steps 4 --profile-steps 1 ;;
-    scaling512) cost_run sd21-base-fp16-512-scaling --model sd21-base --batch 2 8 --size 512 --modes eager graph --rounds 3 --steps 3 --warmup 2 --profile-steps 1 ;;
-    scaling768) cost_run sd21-base-fp16-768 --model sd21-base --batch 1 4 8 --size 768 --modes eager graph --rounds 3 --steps 3 --warmup 2 --profile-steps 1 ;;
+    ref)     cost_run sd21-base-fp16-512 --model $REF --batch 1 4 --size $S512 --modes eager graph ;;
+    sd15)    cost_run sd15-fp16-512 --model $SD15 --batch 1 4 --size $S512 --modes eager graph --rounds 3 --steps 4 --profile-steps 1 ;;
+    scaling512) cost_run sd21-base-fp16-512-scaling --model $REF --batch 2 8 --size $S512 --modes eager graph --rounds 3 --steps 3 --warmup 2 --profile-steps 1 ;;
+    scaling768) cost_run sd21-base-fp16-768 --model $REF --batch 1 4 8 --size $S768 --modes eager graph --rounds 3 --steps 3 --warmup 2 --profile-steps 1 ;;
     bench)   if (( $(left) < 120 )); then echo "SKIPPED bench: $(left)s of budget left"; SKIPPED+=(bench); continue; fi
-             mkdir -p results/benchmarks
+             mkdir -p "$RESULTS/benchmarks"
              # a measurement, not a test of warnings: the GPU image's torch/transformers may warn where ours do not
              timeout -s INT -k 30 "$(left)" python3 -m pytest benchmarks/ --benchmark-only -q -p no:cacheprovider -o filterwarnings= \
-               --gb-rounds 10 --gb-warmup 3 --benchmark-json "results/benchmarks/$GPU-sd21-base-fp16-512.json"
+               "${BENCH_ARGS[@]}" --benchmark-json "$RESULTS/benchmarks/$GPU-sd21-base-fp16-512.json"
              echo "=== bench: exit $?" ;;
-    compile) cost_run sd21-base-fp16-512-compile --model sd21-base --batch 4 --size 512 --backends none midu midu-overlap --modes eager compile --profile-steps 1 ;;
-    *)       echo "unknown phase $phase (expected ref, scaling512, sd15, scaling768, bench, compile, or scaling)"; exit 2 ;;
+    compile) cost_run sd21-base-fp16-512-compile --model $REF --batch 4 --size $S512 --backends none midu midu-overlap --modes eager compile --profile-steps 1 --compile-backend $COMPILE_BACKEND ;;
   esac
 done
 
-python3 -m bench report
-tar czf "$OUT/gpu_results.tgz" results/timing/"$GPU"-* $(ls results/benchmarks/"$GPU"-*.json 2>/dev/null) \
-  reports/cost.md reports/cost_*.png reports/headline.json
+python3 -m bench report --results "$RESULTS" --reports "$REPORTS"
+(cd "$STAGE" && tar czf "$OUT/gpu_results.tgz" results/timing/"$GPU"-* $(ls results/benchmarks/"$GPU"-*.json 2>/dev/null) \
+  reports/cost.md reports/cost_*.png reports/headline.json) || echo "PACKING FAILED"
 echo "packed $OUT/gpu_results.tgz in $(( $(date +%s) - START ))s"
 if (( ${#SKIPPED[@]} )); then
   echo "NOT RUN OR CUT OFF (budget): ${SKIPPED[*]}"
-  echo "next call: run(command=\"PHASES='${SKIPPED[*]}' bash scripts/gpu_cost.sh\", carry=[\".whl\"], timeout_s=600)"
+  if [[ $REHEARSAL == 1 ]]; then
+    echo "next call: PHASES='${SKIPPED[*]}' REHEARSAL=1 bash scripts/gpu_cost.sh"
+  else
+    echo "next call: run(command=\"PHASES='${SKIPPED[*]}' bash scripts/gpu_cost.sh\", carry=[\".whl\"], timeout_s=600)"
+  fi
 fi

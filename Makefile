@@ -9,7 +9,7 @@ DEMO_OUT ?= demo-out
 TOY_SCALES ?= -0.05 0.02 0.03 0.05 0.08 0.12
 TOY_SEEDS ?= 64
 
-.PHONY: venv demo demo-tiny test bench-cpu cost-cpu costmodel report toyworld toyworld-check toyworld-sweep toyworld-sweep-clean clean
+.PHONY: venv demo demo-tiny test bench-cpu cost-cpu cost-cpu-sd21 costmodel report toyworld toyworld-check toyworld-sweep toyworld-sweep-clean clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -36,6 +36,10 @@ bench-cpu: $(STAMP)
 # the CPU cost run committed under results/timing/cpu-tiny-fp32 (the GPU run: scripts/gpu_cost.sh)
 cost-cpu: $(STAMP)
 	$(BIN)/python -m bench cost-run --model tiny --batch 1 4 --modes eager graph --rounds 15 --steps 3 --threads 1 --out results/timing/cpu-tiny-fp32
+
+# every backend at the full SD 2.1-base architecture on one CPU thread (about 40 min here): ratios without launch overhead
+cost-cpu-sd21: $(STAMP)
+	$(BIN)/python -m bench cost-run --model sd21-base --dtype fp32 --device cpu --batch 1 --modes eager --warmup 1 --rounds 3 --steps 1 --profile-steps 1 --threads 1 --out results/timing/cpu-sd21-base-fp32
 
 # the committed cost model (about 13 min on 2 cores)
 costmodel: $(STAMP)

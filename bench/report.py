@@ -157,8 +157,20 @@ def headline(runs: list[dict]) -> tuple[dict, dict]:
     return per, about
 
 
-def config_table(s: pd.DataFrame) -> str:
-    """One row per backend, the modes side by side; a mode no backend could run is one line instead."""
+def flop_ratios(cm: pd.DataFrame | None, model: str, height: int, width: int, batch: int) -> dict[str, float]:
+    """The cost model's FLOP ratio to `none` per backend for one configuration (FLOPs do not depend on
+    dtype or device; fused attention, as the runs use); empty where the cost model has no such row."""
+    if cm is None:
+        return {}
+    sel = cm[(cm["model"] == model) & (cm["height"] == height) & (cm["width"] == width) & (cm["batch"] == batch)]
+    if "attention" in sel:
+        sel = sel[sel["attention"] == "fused"]
+    return {r.backend: float(r.flops_ratio) for r in sel.drop_duplicates("backend", keep="last").itertuples()}
+
+
+def config_table(s: pd.DataFrame, flops: dict[str, float] | None = None) -> str:
+    """One row per backend, the modes side by side; a mode no backend could run is one line instead.
+    `flops`: the cost model's FLOP ratio per backend, shown beside the measured ratios where given."""
     modes, lines = [], []
     for m in (m for m in MODES if m in set(s["mode"])):
         rows = s[s["mode"] == m]
@@ -166,12 +178,13 @@ def config_table(s: pd.DataFrame) -> str:
             lines.append(f"*{m} mode, every backend: {rows['status'].iloc[0]}.*")
         else:
             modes.append(m)
-    return "\n\n".join([_modes_table(s, modes), *lines])
+    return "\n\n".join([_modes_table(s, modes, flops or {}), *lines])
 
 
-def _modes_table(s: pd.DataFrame, modes: list[str]) -> str:
+def _modes_table(s: pd.DataFrame, modes: list[str], flops: dict[str, float]) -> str:
     on_gpu = s["gpu_busy_ms"].notna().any()
     headers = ["backend"] + [h for m in modes for h in (f"{m} ms (IQR)", f"{m} ratio (lo-hi)")]
+    headers += ["FLOP ratio"] if flops else []
     unit, scale = ("GiB", 1) if s["peak_alloc_gib"].max() >= 0.5 else ("MiB", 1024)  # tiny CPU runs: MiB
     headers += (["GPU busy ms", "busy/wall"] if on_gpu else []) + [f"peak {unit}", f"extra {unit}"]
     headers += ([f"reserved {unit}", "NVML GiB"] if on_gpu else []) + ["notes"]
@@ -186,6 +199,8 @@ def _modes_table(s: pd.DataFrame, modes: list[str]) -> str:
                 continue
             cells += [f"{fmt(r['step_ms'])} ({fmt(r['step_ms_iqr'])})",
                       f"{fmt(r['step_ms_ratio'], '.2f')} ({fmt(r['step_ms_ratio_lo'], '.2f')}-{fmt(r['step_ms_ratio_hi'], '.2f')})"]
+        if flops:
+            cells.append(fmt(flops.get(name), ".2f"))
         e = _row(s, backend=name, mode=modes[0])
         if on_gpu:
             cells += [fmt(e["gpu_busy_ms"]), fmt(e["gpu_busy_frac"], ".2f")]
@@ -206,6 +221,44 @@ def breakdown_table(b: pd.DataFrame, time_col: str) -> str:
         vals = {(r.component, r.phase): r[time_col] for _, r in g.iterrows()}
         rows.append([name] + [fmt(vals.get(k), ".3g") if k in vals else "" for k in cols] + [fmt(sum(vals.values()), ".3g")])
     return md_table(["backend"] + [f"{c} {p}" for c, p in cols] + ["total"], rows)
+
+
+def _part(component: str) -> str:
+    """A profiled component -> the cost model's part (its unet_down_mid is the profile's down and mid)."""
+    return "unet_down_mid" if component in ("unet_down", "unet_mid") else component
+
+
+def flop_rate_table(b: pd.DataFrame, cm: pd.DataFrame | None, time_col: str) -> str | None:
+    """Achieved GFLOP/s per backend and part: the cost model's FLOPs over the profiled time, for the
+    configuration of `b` (one batch and size). Low rates mark parts whose time goes to work FLOPs do
+    not count (normalisation, elementwise, copies, launches). None where the cost model lacks it."""
+    if cm is None or b.empty:
+        return None
+    first = b.iloc[0]
+    sel = cm[(cm["model"] == first["model"]) & (cm["height"] == first["height"]) & (cm["width"] == first["width"])
+             & (cm["batch"] == first["batch"])]
+    if "attention" in sel:
+        sel = sel[sel["attention"] == "fused"]
+    if sel.empty:
+        return None
+    ms = b.assign(part=b["component"].map(_part)).groupby(["backend", "part", "phase"])[time_col].sum()
+    cols = [(q, ph) for q in dict.fromkeys(map(_part, COMPONENTS)) for ph in ("fwd", "bwd")
+            if (q, ph) in {(pp, phph) for _, pp, phph in ms.index} and f"{q}_{ph}_flops" in sel]
+    rows = []
+    for name in _sorted(b.drop_duplicates("backend"))["backend"]:
+        c = _row(sel, backend=name)
+        if c is None:
+            continue
+        if name not in ms.index.get_level_values("backend"):
+            continue
+        per = ms.xs(name, level="backend")
+        cells = [name]
+        for q, ph in cols:
+            t, f = per.get((q, ph)), c[f"{q}_{ph}_flops"]
+            cells.append(fmt(f / t / 1e6, ".3g") if t and pd.notna(t) and f else "")
+        cells.append(fmt(c["total_flops"] / per.sum() / 1e6, ".3g"))
+        rows.append(cells)
+    return md_table(["backend"] + [f"{q} {ph}" for q, ph in cols] + ["whole step"], rows) if rows else None
 
 
 def kernels_table(k: pd.DataFrame, n: int = 5) -> str:
@@ -270,7 +323,7 @@ def write_report(results: str | Path = "results", reports: str | Path = "reports
     else:
         lines += [text.NO_GPU, ""]
     for run in runs:
-        lines += run_section(run, reports, written, plot_latency_memory, plot_breakdown)
+        lines += run_section(run, cm, reports, written, plot_latency_memory, plot_breakdown)
     scaling = plot_scaling(runs, reports / "cost_scaling.png", REFERENCE)
     lines += ["## Scaling with batch and image size (GPU)", ""]
     if scaling:
@@ -287,7 +340,8 @@ def write_report(results: str | Path = "results", reports: str | Path = "reports
     return [md, head, *written]
 
 
-def run_section(run: dict, reports: Path, written: list, plot_latency_memory, plot_breakdown) -> list[str]:
+def run_section(run: dict, cm: pd.DataFrame | None, reports: Path, written: list, plot_latency_memory,
+                plot_breakdown) -> list[str]:
     s, meta = run["steps"], run["meta"]
     where = f"**{run['gpu']}**" if run["gpu"] else f"CPU ({s['platform'].iloc[0]}, {int(s['torch_threads'].iloc[0])} torch thread(s))"
     first = s.iloc[0]
@@ -298,9 +352,9 @@ def run_section(run: dict, reports: Path, written: list, plot_latency_memory, pl
              + (f", CUDA {first.get('cuda_version')}, driver {first.get('driver_version')}" if run["gpu"] else "")
              + f"; results in `{run['path']}`.", ""]
     if not run["gpu"]:
-        lines += [text.CPU_NOTE, ""]
+        lines += [text.CPU_NOTE if first["model"].startswith("tiny") else text.CPU_FULL_NOTE, ""]
     for (batch, h, w), g in s.groupby(["batch", "height", "width"], sort=True):
-        lines += [f"### batch {batch}, {h}x{w} px", "", config_table(g), ""]
+        lines += [f"### batch {batch}, {h}x{w} px", "", config_table(g, flop_ratios(cm, first["model"], h, w, batch)), ""]
         b = run["breakdown"]
         if not b.empty:
             b = b[(b.batch == batch) & (b.height == h)]
@@ -308,6 +362,11 @@ def run_section(run: dict, reports: Path, written: list, plot_latency_memory, pl
             col = "device_ms" if b["device_ms"].notna().any() else "cpu_ms"
             lines += [f"Where the time goes ({'kernel' if col == 'device_ms' else 'host op'} ms per step, profiled eager steps):", "",
                       breakdown_table(b, col), ""]
+            rates = flop_rate_table(b, cm, col)
+            if rates:
+                lines += ["Achieved GFLOP/s (the cost model's FLOPs of each part over its time above; low where the time "
+                          "goes to work the FLOP count leaves out: normalisation, elementwise ops, copies, launches):", "",
+                          rates, ""]
     tag = run["name"]
     for path in (plot_latency_memory(s, reports / f"cost_{tag}_latency.png", run),
                  plot_breakdown(run["breakdown"], reports / f"cost_{tag}_breakdown.png", run)):

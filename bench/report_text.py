@@ -47,6 +47,21 @@ with the reason in the notes. A shared CPU is noisy: `midu` and `midu-overlap`
 run the same code here (the overlap needs CUDA streams), so the gap between
 their ratios shows this machine's noise; read the per-round spreads."""
 
+CPU_FULL_NOTE = """\
+*CPU, full architecture:* the published architecture at its own resolution on
+this project's CPU, fp32 (a CPU's fp16 kernels are not the ones a GPU runs),
+host clock (`time.perf_counter`). A CPU step waits on no kernel launches: every
+op costs its arithmetic or its memory traffic, so these ratios show what each
+backend's formulation costs with launch overhead gone, beside the cost model's
+FLOP ratio for the same configuration. They are not GPU ratios (a GPU's balance
+of matmul, attention and elementwise speed differs).
+Peak memory is the highest running sum of the profiler's CPU allocation events
+during one step, in fp32: about twice an fp16 step's. CUDA-graph rows are
+skipped with the reason in the notes. Two pairs show this machine's noise:
+`latent` runs the same UNet call as `none` plus a head of a few milliseconds,
+and `midu` and `midu-overlap` run the same code on a CPU (the overlap needs
+CUDA streams); read the per-round spreads."""
+
 SCALING_NOTE = """\
 Left: latency ratio to the unguided step against batch, per backend and image
 size (graph replay where captured, else GPU busy time). Right: peak memory

@@ -123,3 +123,54 @@ def test_a_later_partial_run_does_not_displace_the_full_one(tmp_path):
     per, about = headline(load_runs(root))
     assert set(per) == set(BACKENDS) and per["midu"]["latency_ratio"] == pytest.approx(1.35)
     assert about["run"].endswith("h100-sd21")
+
+
+def test_run_tables_show_the_cost_models_flop_ratio_beside_the_measured_one(full_report):
+    reports, _ = full_report
+    md = (reports / "cost.md").read_text()
+    section = md.split("## Run `h100-sd21`")[1].split("## Run")[0]
+    batch4 = section.split("### batch 4, 512x512 px")[1].split("###")[0]
+    header = next(line for line in batch4.splitlines() if line.startswith("| backend"))
+    assert "FLOP ratio" in header.split("|")[6]  # after eager and graph ms and ratio
+    midu = next(line for line in batch4.splitlines() if line.startswith("| midu |")).split(" | ")
+    assert midu[5] == "1.21"
+    assert "| none |" in batch4 and next(line for line in batch4.splitlines() if line.startswith("| pixel |")).split(" | ")[5] == "-"
+    batch1 = section.split("### batch 1, 512x512 px")[1].split("###")[0]
+    assert "FLOP ratio" not in batch1  # the cost model has no batch-1 rows here
+
+
+def test_cpu_runs_are_described_by_their_scale(tmp_path):
+    root = tmp_path / "results"
+    make_results(root, gpu=False, costmodel=False)
+    full = steps_rows("20260104-000000", batches=(1,), gpu=None, device="cpu", model="sd21-base")
+    (root / "timing" / "cpu-sd21-base-fp32").mkdir(parents=True)
+    write_csv(root / "timing" / "cpu-sd21-base-fp32" / "steps.csv", full)
+    write_report(root, tmp_path / "reports")
+    md = (tmp_path / "reports" / "cost.md").read_text()
+    full_section = md.split("## Run `cpu-sd21-base-fp32`")[1].split("## Run")[0]
+    tiny_section = md.split("## Run `cpu-tiny`")[1].split("## ")[0]
+    assert "*CPU, full architecture:*" in full_section and "tiny preset" not in full_section
+    assert "*CPU, tiny preset" in tiny_section
+
+
+def test_flop_rate_is_cost_model_flops_over_profiled_time_per_part():
+    import pandas as pd
+
+    from bench.report import flop_rate_table
+
+    cfg = dict(model="sd21-base", height=512, width=512, batch=1)
+    cm = pd.DataFrame([{**cfg, "backend": "midu", "attention": "fused", "total_flops": 6e12,
+                        "unet_down_mid_fwd_flops": 2e12, "unet_down_mid_bwd_flops": 1e12, "unet_up_fwd_flops": 3e12,
+                        "head_fwd_flops": 0, "head_bwd_flops": 0},
+                       {**cfg, "backend": "midu", "attention": "math", "total_flops": 9e12,
+                        "unet_down_mid_fwd_flops": 9e12, "unet_down_mid_bwd_flops": 9e12, "unet_up_fwd_flops": 9e12,
+                        "head_fwd_flops": 0, "head_bwd_flops": 0}])
+    b = pd.DataFrame([{**cfg, "backend": "midu", "component": c, "phase": ph, "cpu_ms": ms}
+                      for c, ph, ms in (("unet_down", "fwd", 15000), ("unet_mid", "fwd", 5000), ("unet_down", "bwd", 10000),
+                                        ("unet_up", "fwd", 30000), ("head", "fwd", 5))])
+    table = flop_rate_table(b, cm, "cpu_ms")
+    lines = table.splitlines()
+    assert lines[0] == "| backend | unet_down_mid fwd | unet_down_mid bwd | unet_up fwd | head fwd | whole step |"
+    # down+mid: 2e12 FLOPs over 20 s = 100 GFLOP/s (fused-attention row, not the math one); the head counts no FLOPs
+    assert lines[2] == "| midu | 100 | 100 | 100 |  | 100 |"
+    assert flop_rate_table(b.assign(batch=4), cm, "cpu_ms") is None  # no cost-model row for that configuration

@@ -37,7 +37,7 @@ bench-cpu: $(STAMP)
 cost-cpu: $(STAMP)
 	$(BIN)/python -m bench cost-run --model tiny --batch 1 4 --modes eager graph --rounds 15 --steps 3 --threads 1 --out results/timing/cpu-tiny-fp32
 
-# every backend at the full SD 2.1-base architecture on one CPU thread (about 40 min here): ratios without launch overhead
+# every backend at the full SD 2.1-base architecture on one CPU thread (about 70 min here): ratios without launch overhead
 cost-cpu-sd21: $(STAMP)
 	$(BIN)/python -m bench cost-run --model sd21-base --dtype fp32 --device cpu --batch 1 --modes eager --warmup 1 --rounds 3 --steps 1 --profile-steps 1 --threads 1 --out results/timing/cpu-sd21-base-fp32
 

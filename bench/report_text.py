@@ -34,7 +34,9 @@ left for a second call:
 
 The headline table (latency ratio and extra peak memory per backend at the
 reference configuration) appears here and in `reports/headline.json` once
-those results are committed under `results/timing/`."""
+those results are committed under `results/timing/`. Until then, the CPU runs
+of the full SD 2.1-base architecture below (`cpu-sd21-base-*`, where there are
+any) show what each formulation costs with no kernel launches to wait for."""
 
 
 CPU_NOTE = """\

@@ -44,6 +44,7 @@ for p in $PHASES; do
   esac
 done
 REHEARSAL=${REHEARSAL:-0}
+if [[ $REHEARSAL != 0 && $REHEARSAL != 1 ]]; then echo "REHEARSAL=$REHEARSAL: expected 1 (rehearse on the CPU) or 0 (the GPU run)"; exit 2; fi
 if [[ $REHEARSAL == 1 ]]; then
   OUT=${OUT:-$(mktemp -d /tmp/gpu-rehearsal.XXXXXX)}
   STAGE=$OUT/stage  # results/ and reports/ of the rehearsal: the checkout's stay untouched

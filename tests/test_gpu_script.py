@@ -105,3 +105,8 @@ def test_the_gpu_branch_still_names_the_reference_run():
     text = SCRIPT.read_text()
     assert "REF=sd21-base SD15=sd15 S512=512 S768=768 COMPILE_BACKEND=inductor" in text
     assert "COMMON=(--weights random --dtype fp16 --device cuda)" in text and "SHORT=()" in text
+
+
+def test_a_rehearsal_switch_other_than_0_or_1_is_refused(tmp_path):
+    proc, _ = _rehearse(tmp_path, REHEARSAL="yes")
+    assert proc.returncode == 2 and "REHEARSAL=yes: expected 1" in proc.stdout + proc.stderr

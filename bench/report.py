@@ -157,15 +157,20 @@ def headline(runs: list[dict]) -> tuple[dict, dict]:
     return per, about
 
 
-def flop_ratios(cm: pd.DataFrame | None, model: str, height: int, width: int, batch: int) -> dict[str, float]:
-    """The cost model's FLOP ratio to `none` per backend for one configuration (FLOPs do not depend on
-    dtype or device; fused attention, as the runs use); empty where the cost model has no such row."""
+def costmodel_rows(cm: pd.DataFrame | None, model: str, height: int, width: int, batch: int) -> pd.DataFrame:
+    """The cost model's rows for one configuration, one per backend (FLOPs do not depend on dtype or
+    device; fused attention, as the runs use); empty where the cost model has none."""
     if cm is None:
-        return {}
+        return pd.DataFrame()
     sel = cm[(cm["model"] == model) & (cm["height"] == height) & (cm["width"] == width) & (cm["batch"] == batch)]
     if "attention" in sel:
         sel = sel[sel["attention"] == "fused"]
-    return {r.backend: float(r.flops_ratio) for r in sel.drop_duplicates("backend", keep="last").itertuples()}
+    return sel.drop_duplicates("backend", keep="last")
+
+
+def flop_ratios(cm: pd.DataFrame | None, model: str, height: int, width: int, batch: int) -> dict[str, float]:
+    """The cost model's FLOP ratio to `none` per backend for one configuration; empty where it has none."""
+    return {r.backend: float(r.flops_ratio) for r in costmodel_rows(cm, model, height, width, batch).itertuples()}
 
 
 def config_table(s: pd.DataFrame, flops: dict[str, float] | None = None) -> str:
@@ -232,24 +237,20 @@ def flop_rate_table(b: pd.DataFrame, cm: pd.DataFrame | None, time_col: str) -> 
     """Achieved GFLOP/s per backend and part: the cost model's FLOPs over the profiled time, for the
     configuration of `b` (one batch and size). Low rates mark parts whose time goes to work FLOPs do
     not count (normalisation, elementwise, copies, launches). None where the cost model lacks it."""
-    if cm is None or b.empty:
+    if b.empty:
         return None
     first = b.iloc[0]
-    sel = cm[(cm["model"] == first["model"]) & (cm["height"] == first["height"]) & (cm["width"] == first["width"])
-             & (cm["batch"] == first["batch"])]
-    if "attention" in sel:
-        sel = sel[sel["attention"] == "fused"]
+    sel = costmodel_rows(cm, first["model"], first["height"], first["width"], first["batch"])
     if sel.empty:
         return None
     ms = b.assign(part=b["component"].map(_part)).groupby(["backend", "part", "phase"])[time_col].sum()
+    present = set(ms.index.droplevel("backend"))
     cols = [(q, ph) for q in dict.fromkeys(map(_part, COMPONENTS)) for ph in ("fwd", "bwd")
-            if (q, ph) in {(pp, phph) for _, pp, phph in ms.index} and f"{q}_{ph}_flops" in sel]
+            if (q, ph) in present and f"{q}_{ph}_flops" in sel]
     rows = []
     for name in _sorted(b.drop_duplicates("backend"))["backend"]:
         c = _row(sel, backend=name)
-        if c is None:
-            continue
-        if name not in ms.index.get_level_values("backend"):
+        if c is None:  # every profiled backend has a breakdown row, so `ms` holds it
             continue
         per = ms.xs(name, level="backend")
         cells = [name]

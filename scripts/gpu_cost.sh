@@ -117,8 +117,8 @@ done
 
 python3 -m bench report --results "$RESULTS" --reports "$REPORTS"
 (cd "$STAGE" && tar czf "$OUT/gpu_results.tgz" results/timing/"$GPU"-* $(ls results/benchmarks/"$GPU"-*.json 2>/dev/null) \
-  reports/cost.md reports/cost_*.png reports/headline.json) || echo "PACKING FAILED"
-echo "packed $OUT/gpu_results.tgz in $(( $(date +%s) - START ))s"
+  reports/cost.md reports/cost_*.png reports/headline.json) \
+  && echo "packed $OUT/gpu_results.tgz in $(( $(date +%s) - START ))s" || echo "PACKING FAILED"
 if (( ${#SKIPPED[@]} )); then
   echo "NOT RUN OR CUT OFF (budget): ${SKIPPED[*]}"
   if [[ $REHEARSAL == 1 ]]; then

@@ -1,4 +1,4 @@
-"""Shared fixtures (tiny seeded models on CPU), the gpu/slow markers, and machine info for benchmarks."""
+"""Shared fixtures (tiny seeded models on CPU) and the gpu/slow markers (benchmark hooks: benchmarks/conftest.py)."""
 from __future__ import annotations
 
 import os
@@ -29,12 +29,7 @@ def device() -> torch.device:
 @pytest.fixture(scope="session")
 def tiny_models():
     """The `tiny` preset with random weights, fp32 on CPU; shared, so tests must not modify it."""
-    from bench.models import load_models
+    from sdmodels import load_models
 
     return load_models("tiny", weights="random", dtype=torch.float32, device="cpu", seed=0)
 
-
-def pytest_benchmark_update_machine_info(config, machine_info):
-    from bench.provenance import machine_info as describe
-
-    machine_info.update(describe())

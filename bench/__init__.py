@@ -1,1 +1,1 @@
-"""The harness: model presets and loading, sampling jobs, timing and memory, cost model, reports, gates, CLI."""
+"""The harness: sampling jobs, the cost harness and cost model, uplift sweeps, reports, the gate, the CLI."""

@@ -13,15 +13,21 @@ a baseline row the current results lack is an error (unless `subset`).
     python -m bench gate --baseline results/costmodel --current out/costmodel
     python -m bench gate --baseline results/h100/cost.jsonl --current out/cost.jsonl
     python -m bench gate --baseline results/costmodel --current out/ci-costmodel --subset
+    python -m bench gate --baseline .benchmarks/Linux-CPython-3.11-64bit/0001_h100.json --current out/bench.json
+
+pytest-benchmark JSON files (`--benchmark-save`, `--benchmark-json`) give one
+row per case: its extra_info's configuration and figures (`step_ms_ratio`
+among them, benchmarks/conftest.py), never its absolute times.
 """
 from __future__ import annotations
 
 import csv
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .rowstore import read_rows
+from bench.store.rows import read_rows
 
 CONFIG = ("model", "backend", "batch", "height", "width", "dtype", "attention", "mode")
 
@@ -92,7 +98,29 @@ def _value(text: str):
     return text
 
 
+def _benchmark_json(path: Path) -> dict | None:
+    """A pytest-benchmark output file's JSON, or None for any other JSON (a run's metadata)."""
+    try:
+        data = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ValueError(f"{path}: not a JSON file") from None
+    if isinstance(data, dict) and isinstance(data.get("benchmarks"), list) and "machine_info" in data:
+        return data
+    return None
+
+
+def benchmark_rows(data: dict) -> list[dict]:
+    """One row per pytest-benchmark case: its extra_info's plain values (the time statistics stay out: never gated)."""
+    return [{k: v for k, v in case.get("extra_info", {}).items() if isinstance(v, (int, float, str, bool))}
+            for case in data["benchmarks"]]
+
+
 def _read_file(path: Path) -> list[dict]:
+    if path.suffix == ".json":
+        data = _benchmark_json(path)
+        if data is None:
+            raise ValueError(f"{path}: a JSON file but not pytest-benchmark output (no 'benchmarks' and 'machine_info')")
+        return benchmark_rows(data)
     if path.suffix == ".csv":
         try:
             with open(path, newline="") as f:
@@ -100,19 +128,25 @@ def _read_file(path: Path) -> list[dict]:
         except UnicodeDecodeError:
             raise ValueError(f"{path}: not a text CSV file") from None
     if path.suffix == ".jsonl":
-        return read_rows(path)
-    raise ValueError(f"{path}: expected a .csv or .jsonl results file, or a folder holding them")
+        return read_rows(path, keys=())  # any JSON-lines rows; sweeps' own carry config_hash
+    raise ValueError(f"{path}: expected a .csv, .jsonl or pytest-benchmark .json results file, or a folder holding them")
+
+
+def _result_files(folder: Path) -> list[Path]:
+    """.csv/.jsonl files and pytest-benchmark .json files under `folder`; other JSON (run metadata) is skipped."""
+    found = sorted(p for p in folder.rglob("*") if p.suffix in (".csv", ".jsonl", ".json") and p.is_file())
+    return [p for p in found if p.suffix != ".json" or _benchmark_json(p) is not None]
 
 
 def read_results(path: str | Path) -> list[dict]:
-    """Rows of a results file, or of every .csv/.jsonl under a folder (JSON metadata files are skipped)."""
+    """Rows of a results file, or of every results file under a folder."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"results not found: {path}")
-    files = sorted(p for p in path.rglob("*") if p.suffix in (".csv", ".jsonl")) if path.is_dir() else [path]
+    files = _result_files(path) if path.is_dir() else [path]
     rows = [r for f in files for r in _read_file(f)]
     if not rows:
-        raise ValueError(f"{path}: no result rows (expected .csv or .jsonl rows with a header)")
+        raise ValueError(f"{path}: no result rows (expected .csv or .jsonl rows with a header, or pytest-benchmark .json)")
     return rows
 
 

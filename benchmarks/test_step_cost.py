@@ -4,8 +4,10 @@ The timed function is the backend call the sampler makes on a guided step,
 followed on CUDA by a synchronize (pytest-benchmark reads a host clock, so
 the GPU work must be finished inside the timed call). Each case's extra_info
 carries what the time alone does not say: peak memory of the step, its FLOPs
-and bytes saved for backward (bench/costmodel.py), and the per-component
-breakdown (bench/breakdown.py). Weights are random; the case says so.
+and bytes saved for backward (bench/costmodel/count.py), the per-component
+breakdown (bench/cost/breakdown.py) and, written at the end of the session,
+`step_ms_ratio` (median over the median of `none`, benchmarks/conftest.py).
+Weights are random; the case says so.
 
     pytest benchmarks/ --benchmark-only
     pytest benchmarks/ --benchmark-only --gb-backends none,midu --gb-batch 4 --benchmark-compare --benchmark-compare-fail=median:5%
@@ -14,8 +16,8 @@ from __future__ import annotations
 
 import torch
 
-from bench import breakdown as bd
-from bench.memory import measure_peak
+from bench.cost import breakdown as bd
+from bench.cost.memory import measure_peak
 
 
 def _cost_model(gb, name: str, backend, step) -> dict:
@@ -25,8 +27,8 @@ def _cost_model(gb, name: str, backend, step) -> dict:
     e.g. a head size over a kernel's limit), where the timed step would fall back to another
     kernel: the case then records why it has no figures rather than failing the benchmark.
     """
-    from bench.costmodel import measure, part_map
-    from bench.saved_bytes import model_state
+    from bench.costmodel.count import measure, part_map
+    from bench.costmodel.saved_bytes import model_state
 
     scorer = getattr(backend, "scorer", None)
     state = model_state(gb.models.unet, getattr(backend, "decoder", None), scorer)
@@ -59,8 +61,9 @@ def test_guided_step(benchmark, gb, backend, batch):
         "scale": "full architecture" if gb.model != "tiny" else "tiny preset",
         "peak_alloc_gib": mem.peak_alloc_gib, "peak_reserved_gib": mem.peak_reserved_gib, "mem_source": mem.mem_source,
         **_cost_model(gb, name, b, step),
+        **({"planted_slowdown": gb.slowdown[name]} if name in gb.slowdown else {}),
         "gpu_busy_ms": prof.gpu_busy_ms,
         "breakdown_ms": {f"{r['component']} {r['phase']}": r["device_ms"] if cuda else r["cpu_ms"] for r in bd.component_rows(prof)},
         "top_kernels": [f"{k['kernel']} ({k['component']} {k['phase']}): {k['kernel_ms']:.3g} ms" for k in prof.kernels],
     })
-    benchmark.pedantic(run, rounds=gb.rounds, warmup_rounds=gb.warmup, iterations=1)
+    benchmark.pedantic(gb.timed(name, run), rounds=gb.rounds, warmup_rounds=gb.warmup, iterations=1)

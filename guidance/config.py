@@ -1,6 +1,7 @@
 """Sampling and guidance knobs, recorded in every result row via `asdict`."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 GRAD_NORMS = ("none", "rms")
@@ -30,6 +31,8 @@ class GuidanceConfig:
     target: str = "latent"
 
     def __post_init__(self):
+        if not math.isfinite(self.scale):
+            raise ValueError(f"scale={self.scale}: expected a finite number")
         if not 0.0 <= self.window_start <= 1.0 or not 0.0 <= self.window_end <= 1.0:
             raise ValueError(f"guidance window ({self.window_start}, {self.window_end}) must lie in [0, 1]")
         if self.window_start >= self.window_end:
@@ -50,8 +53,6 @@ class GuidanceConfig:
 
 
 def _ceil_frac(f: float, n: int) -> int:
-    import math
-
     return math.ceil(round(f * n, 9))
 
 
@@ -66,6 +67,10 @@ class SamplerConfig:
     batch: int = 1
 
     def __post_init__(self):
+        if not (math.isfinite(self.cfg_scale) and self.cfg_scale >= 0):
+            raise ValueError(f"cfg_scale={self.cfg_scale}: expected a finite number >= 0")
+        if self.seed < 0:
+            raise ValueError(f"seed={self.seed}: expected an integer >= 0")
         if self.steps < 1:
             raise ValueError(f"steps={self.steps}: expected an integer >= 1")
         if self.batch < 1:

@@ -13,7 +13,6 @@ from torch import Tensor
 from .protocol import Conditioning, StepIn, StepOut
 from .unet_call import unet_cfg
 
-SCORER = "latent"  # reads (C, h, w) latents
 
 
 @dataclass(eq=False)
@@ -37,5 +36,5 @@ class LatentGuidance:
         return self.scorer(x0)
 
 
-def build(models, scorer) -> LatentGuidance:
-    return LatentGuidance(models.unet, scorer)
+def build(models, scorer, name: str = "latent") -> LatentGuidance:
+    return LatentGuidance(models.unet, scorer, name=name)

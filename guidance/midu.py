@@ -14,7 +14,7 @@ gradient equals the naive full-graph hook's (tests/test_backends.py).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -23,7 +23,6 @@ from . import unet_split
 from .protocol import Conditioning, StepIn, StepOut
 from .unet_call import unet_cfg
 
-SCORER = "midblock"  # reads mid-block features (C_mid, h/2^k, w/2^k)
 
 
 @dataclass(eq=False)
@@ -32,10 +31,17 @@ class MidUGuidance:
     scorer: object  # mid-block features -> score (B,)
     name: str = "midu"
     overlap: bool = False  # CUDA: run the up path on a side stream, concurrent with the backward
-
+    _side: object = field(default=None, init=False, repr=False)  # the side stream, made on first use
 
     def __post_init__(self):
         unet_split.check_supported(self.unet)
+
+    def ran_as(self) -> str:
+        """The path that runs on the UNet's device: without CUDA streams the overlap has nothing to overlap on."""
+        device = self.unet.device
+        if self.overlap and device.type != "cuda":
+            return f"midu (no CUDA streams on {device.type}: the plain path ran)"
+        return self.name
 
     def __call__(self, step: StepIn) -> StepOut:
         if not step.want_grad:
@@ -47,14 +53,13 @@ class MidUGuidance:
             x = step.x.detach().requires_grad_(True)
             dm_cond = unet_split.down_mid(self.unet, x, step.t, c.cond, c.added_cond)
             score = self.scorer(dm_cond.h)
+            joined = unet_split.cat([dm_uncond, unet_split.detach(dm_cond)])
             if self.overlap and x.is_cuda:
-                out, grad = self._up_beside_backward(unet_split.cat([dm_uncond, unet_split.detach(dm_cond)]), score, x)
+                out, grad = self._up_beside_backward(joined, score, x)
             else:
-                (grad,) = torch.autograd.grad(score.sum(), x)
-                out = None
-        if out is None:
-            with torch.no_grad():
-                out = unet_split.up(self.unet, unet_split.cat([dm_uncond, unet_split.detach(dm_cond)]))
+                (grad,) = torch.autograd.grad(score.sum(), x)  # frees the graph before the up path allocates
+                with torch.no_grad():
+                    out = unet_split.up(self.unet, joined)
         out_uncond, out_cond = out.chunk(2)
         return StepOut(out_uncond, out_cond, grad, score.detach())
 
@@ -67,7 +72,7 @@ class MidUGuidance:
         while the up path allocates.
         """
         main = torch.cuda.current_stream()
-        if getattr(self, "_side", None) is None or self._side.device != x.device:
+        if self._side is None or self._side.device != x.device:
             self._side = torch.cuda.Stream(device=x.device)
         side = self._side
         side.wait_stream(main)
@@ -87,5 +92,5 @@ class MidUGuidance:
         return self.scorer(unet_split.down_mid(self.unet, x0, t, cond.cond, cond.added_cond).h)
 
 
-def build(models, scorer, overlap: bool = False) -> MidUGuidance:
-    return MidUGuidance(models.unet, scorer, name="midu-overlap" if overlap else "midu", overlap=overlap)
+def build(models, scorer, name: str = "midu", overlap: bool = False) -> MidUGuidance:
+    return MidUGuidance(models.unet, scorer, name=name, overlap=overlap)

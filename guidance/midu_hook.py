@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
 
 from .midu import MidUGuidance
 from .protocol import StepIn, StepOut
@@ -40,5 +39,5 @@ class MidUHookGuidance(MidUGuidance):
         return StepOut(out_uncond, out_cond, grad, score.detach())
 
 
-def build(models, scorer) -> MidUHookGuidance:
-    return MidUHookGuidance(models.unet, scorer)
+def build(models, scorer, name: str = "midu-hook") -> MidUHookGuidance:
+    return MidUHookGuidance(models.unet, scorer, name=name)

@@ -8,7 +8,6 @@ from torch import Tensor
 from .protocol import Conditioning, StepIn, StepOut
 from .unet_call import unet_cfg
 
-SCORER = None  # needs no scorer
 
 
 @dataclass(eq=False)
@@ -23,5 +22,5 @@ class NoGuidance:
         return None
 
 
-def build(models, scorer=None) -> NoGuidance:
-    return NoGuidance(models.unet)
+def build(models, scorer=None, name: str = "none") -> NoGuidance:
+    return NoGuidance(models.unet, name=name)

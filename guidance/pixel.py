@@ -25,7 +25,6 @@ from .prediction import to_x0
 from .protocol import Conditioning, StepIn, StepOut
 from .unet_call import unet_cfg, unet_half
 
-SCORER = "image"  # reads decoded images in [-1, 1]
 
 
 def decode(decoder, x0: Tensor) -> Tensor:
@@ -75,9 +74,8 @@ class PixelGuidance:
         return self.scorer(decode(self.decoder, x0))
 
 
-def build(models, scorer, through_unet: bool = True, decoder: str = "vae") -> PixelGuidance:
+def build(models, scorer, name: str = "pixel", through_unet: bool = True, decoder: str = "vae") -> PixelGuidance:
     decoders = {"vae": lambda: models.vae, "tiny": lambda: models.tiny_decoder()}
     if decoder not in decoders:
         raise ValueError(f"decoder={decoder!r}: expected one of {sorted(decoders)}")
-    name = "pixel" + ("" if through_unet else "-x0") + ("" if decoder == "vae" else "-tiny")
     return PixelGuidance(models.unet, decoders[decoder](), scorer, through_unet, name=name)

@@ -56,3 +56,9 @@ class Backend(Protocol):
     def score(self, x0: Tensor, cond: Conditioning) -> Tensor | None:
         """The backend's own scorer on a finished sample (clean latents); None for `none`."""
         ...
+
+
+def ran_as(backend: Backend) -> str:
+    """What a backend ran as on its device: its name, unless it fell back to a plainer path there."""
+    method = getattr(backend, "ran_as", None)
+    return backend.name if method is None else method()

@@ -13,12 +13,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 
-import torch
 from torch import Tensor
 
 from .config import GuidanceConfig
+from .grad_checks import checked
 from .prediction import alpha_bar_at, from_eps, input_scale, to_eps
-from .protocol import Backend, Conditioning, StepIn, StepOut
+from .protocol import Backend, Conditioning, StepIn
 
 
 @dataclass
@@ -29,6 +29,9 @@ class StepStats:
     score_mean: float | None = None
     grad_rms: float | None = None  # RMS of the raw (un-normalised) gradient
     nonfinite: int = 0  # samples whose gradient or score had NaN/inf (their guidance skipped)
+    nonfinite_idx: tuple[int, ...] = ()  # which samples of the batch those were
+    saturated: int = 0  # samples whose gradient was too small to carry a direction (guidance skipped; grad_checks.py)
+    saturated_idx: tuple[int, ...] = ()
 
 
 @dataclass
@@ -47,18 +50,6 @@ def normalise(grad: Tensor, how: str) -> Tensor:
         return grad
     rms = grad.flatten(1).pow(2).mean(1).sqrt().clamp_min(1e-12)
     return grad / rms.view(-1, *[1] * (grad.dim() - 1))
-
-
-def finite_or_zero(step: StepOut) -> tuple[Tensor, int]:
-    """Zero the gradient of samples whose gradient or score is non-finite; count them."""
-    grad = step.grad
-    bad = ~torch.isfinite(grad.flatten(1)).all(1)
-    if step.score is not None:
-        bad |= ~torch.isfinite(step.score)
-    n = int(bad.sum())
-    if n:
-        grad = torch.where(bad.view(-1, *[1] * (grad.dim() - 1)), torch.zeros_like(grad), grad)
-    return grad, n
 
 
 def sample(
@@ -80,7 +71,7 @@ def sample(
     alphas_cumprod = scheduler.alphas_cumprod
     timesteps = scheduler.timesteps
     n = len(timesteps)
-    result = SampleResult(x0=x)
+    steps: list[StepStats] = []
     for i, t in enumerate(timesteps):
         want_grad = guidance.active(i, n)
         x_in = scheduler.scale_model_input(x, t)
@@ -90,8 +81,8 @@ def sample(
         guided = want_grad and step.grad is not None  # `none` returns no gradient
         stats = StepStats(i=i, t=float(t), guided=guided)
         if guided:
-            grad, stats.nonfinite = finite_or_zero(step)
-            stats.grad_rms = float(grad.float().pow(2).mean().sqrt())
+            grad, stats.nonfinite_idx, stats.saturated_idx, stats.grad_rms = checked(step, x_in)
+            stats.nonfinite, stats.saturated = len(stats.nonfinite_idx), len(stats.saturated_idx)
             if step.score is not None:
                 stats.score_mean = float(step.score.float().mean())
             g = normalise(grad, guidance.grad_norm) * guidance.scale
@@ -102,8 +93,7 @@ def sample(
                 # a step of s*g on the UNet input is a step of s*g/c on the scheduler's sample
                 x = x + (g / input_scale(scheduler, t)).to(x.dtype)
         x = scheduler.step(out, t, x, **(step_kwargs or {}), return_dict=False)[0]
-        result.steps.append(stats)
+        steps.append(stats)
         if on_step is not None:
             on_step(stats)
-    result.x0 = x
-    return result
+    return SampleResult(x0=x, steps=steps)

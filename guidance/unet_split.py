@@ -7,7 +7,8 @@ no autograd graph. Cutting the stock forward into `down_mid` and `up` lets a
 backend run the first half with grad and the second half without, and lets it
 batch the halves differently (the unconditional CFG half never needs a graph).
 
-The two halves replay `UNet2DConditionModel.forward` line for line for the
+The two halves replay `UNet2DConditionModel.forward` of diffusers
+REPLAYS_DIFFUSERS (src/diffusers/models/unets/unet_2d_condition.py) line for line for the
 features Stable Diffusion 1.x/2.x and SDXL use (time embedding, SDXL's added
 text/time embedding, cross-attention, upsample sizes for odd latents).
 `tests/test_unet_split.py` pins `up(down_mid(...))` to the stock forward.
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+
+REPLAYS_DIFFUSERS = "0.42"  # the release whose forward these halves replay; pyproject pins diffusers below the next one
 
 @dataclass
 class DownMid:

@@ -4,7 +4,7 @@ Every scorer maps what it reads (mid-block features, latents, decoded images)
 to one number per sample that guidance pushes up.
 """
 
-from scorers.checkpoint import FeatureShapeMismatch, HeadMeta, build_head, load_head, load_meta, save_head
+from scorers.checkpoint import FeatureShapeMismatch, HeadMeta, load_head, load_meta, save_head
 from scorers.clip_aesthetic import (
     AestheticMLP,
     ClipAestheticScorer,
@@ -12,9 +12,11 @@ from scorers.clip_aesthetic import (
     load_aesthetic_mlp,
     load_clip_aesthetic,
 )
+from scorers.heads import HEADS, build_head
 from scorers.kaiming import init_kaiming
 from scorers.latent_head import LatentHead, build_latent_head
 from scorers.midblock_head import MidBlockHead, build_midblock_head
+from scorers.objectives import OBJECTIVES, make_objective_scorer
 from scorers.readout import default_classes, expected_rating
 
 __all__ = [
@@ -37,15 +39,6 @@ __all__ = [
     "load_head",
     "load_meta",
     "save_head",
+    "OBJECTIVES",
+    "make_objective_scorer",
 ]
-
-# kind (as stored in a checkpoint's JSON) -> builder(feature_shape, num_classes)
-HEADS = {
-    "midblock": build_midblock_head,
-    "latent": build_latent_head,
-}
-
-# Objectives (aesthetic / class / clip) and their guidance scorers; appended after HEADS.
-from scorers.objectives import OBJECTIVES, make_objective_scorer  # noqa: E402
-
-__all__ += ["OBJECTIVES", "make_objective_scorer"]

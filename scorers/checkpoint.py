@@ -13,8 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
+
+from scorers.heads import build_head
+from scorers.safe_load import load_state
 
 
 class FeatureShapeMismatch(ValueError):
@@ -53,15 +56,6 @@ def head_paths(stem: str | Path) -> tuple[Path, Path]:
     return Path(stem + ".safetensors"), Path(stem + ".json")
 
 
-def build_head(kind: str, feature_shape: tuple[int, int, int], num_classes: int = 10) -> nn.Module:
-    """A freshly initialised head of `kind` for features of `feature_shape` (random heads for cost runs)."""
-    from scorers import HEADS  # the registry lives at the bottom of the package __init__
-
-    if kind not in HEADS:
-        raise ValueError(f"unknown head kind {kind!r}; expected one of {sorted(HEADS)}")
-    return HEADS[kind](tuple(feature_shape), num_classes)
-
-
 def save_head(stem: str | Path, head: nn.Module, meta: HeadMeta) -> None:
     """Write `head`'s weights and `meta`, after checking that `meta` rebuilds exactly this head."""
     with torch.device("meta"):  # shapes only, no memory, no init cost
@@ -84,7 +78,12 @@ def load_meta(stem: str | Path) -> HeadMeta:
     _, meta_path = head_paths(stem)
     if not meta_path.is_file():
         raise FileNotFoundError(f"scorer checkpoint metadata not found: {meta_path}")
-    raw = json.loads(meta_path.read_text())
+    try:
+        raw = json.loads(meta_path.read_text())
+    except ValueError as e:
+        raise ValueError(f"{meta_path} is not valid JSON ({e})") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{meta_path}: expected a JSON object of HeadMeta fields, got {type(raw).__name__}")
     known = {f.name for f in fields(HeadMeta)}
     if unknown := sorted(set(raw) - known):
         raise ValueError(f"{meta_path} has unknown fields {unknown}; expected a subset of {sorted(known)}")
@@ -110,5 +109,9 @@ def load_head(stem: str | Path, expect_feature_shape: tuple[int, int, int] | Non
                                    f"but this model gives {tuple(expect_feature_shape)}")
     with torch.device("meta"):  # weights come from the file; skip the random init
         head = build_head(meta.kind, meta.feature_shape, len(meta.classes))
-    head.load_state_dict(load_file(str(weights_path), device=str(device)), strict=True, assign=True)
+    state = load_state(weights_path)
+    try:
+        head.load_state_dict({k: v.to(device) for k, v in state.items()}, strict=True, assign=True)
+    except RuntimeError as e:  # weights of another architecture than the JSON describes
+        raise ValueError(f"{weights_path} does not hold the {meta.kind} head its JSON describes: {str(e).splitlines()[0][:200]}") from None
     return head.eval(), meta

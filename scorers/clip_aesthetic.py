@@ -22,6 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from scorers.clip_preprocess import check_preprocess_cfg, preprocess
+from scorers.safe_load import load_open_clip, load_state
+from scorers.safe_load import quietly as _quietly
 
 
 class AestheticMLP(nn.Module):
@@ -50,7 +52,7 @@ def load_aesthetic_mlp(path: str | Path) -> AestheticMLP:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"aesthetic MLP weights not found: {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_state(path)
     if not isinstance(state, Mapping) or "layers.0.weight" not in state:
         keys = sorted(state) if isinstance(state, Mapping) else type(state).__name__
         raise ValueError(f"{path} is not a LAION aesthetic MLP state dict (no layers.0.weight); got {keys}")
@@ -131,7 +133,7 @@ def load_clip_aesthetic(arch: str, clip_checkpoint: str | Path, mlp_path: str | 
     mlp = load_aesthetic_mlp(mlp_path)
     if mlp.d != d:
         raise ValueError(f"aesthetic MLP {mlp_path} reads {mlp.d}-dim embeddings but {arch} gives {d}")
-    model = open_clip.create_model(arch, pretrained=str(clip_checkpoint))
+    model = load_open_clip(arch, clip_checkpoint)
     return finish(ClipAestheticScorer.from_open_clip(model, mlp), device, dtype)
 
 
@@ -149,14 +151,3 @@ def build_clip_aesthetic_random(arch: str, device: str | torch.device = "cpu", d
     return finish(ClipAestheticScorer.from_open_clip(model, mlp), device, dtype)
 
 
-def _quietly(fn, *args, **kwargs):
-    """open_clip logs a warning that no pretrained weights were loaded: for a random build that is the point."""
-    import logging
-
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        return fn(*args, **kwargs)
-    finally:
-        root.setLevel(level)

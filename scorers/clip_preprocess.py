@@ -1,8 +1,12 @@
-"""open_clip's eval preprocessing, rewritten as differentiable tensor ops.
+"""open_clip's eval preprocessing on tensors, differentiable, through torchvision.transforms.v2.functional.
 
 open_clip preprocesses PIL images (resize, centre crop, to-tensor, normalise);
 pixel guidance needs the same steps on a decoded image tensor with gradients
-flowing back to its pixels. Every constant comes from the model's preprocess
+flowing back to its pixels. torchvision's tensor resize and centre crop do
+that (they gave the same numbers and gradients, bit for bit, as the
+hand-written interpolate-and-slice they replaced). The normalisation uses the
+scorer's own mean/std buffers: `TF.normalize` builds its tensors from Python
+lists on every call, a host-to-device copy that a CUDA graph cannot capture. Every constant comes from the model's preprocess
 config (`open_clip.get_model_preprocess_cfg`): size, mean, std, interpolation,
 resize mode. None is written down here.
 
@@ -18,9 +22,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
-import torch.nn.functional as F
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms.v2 import functional as TF
 
-INTERPOLATIONS = ("bicubic", "bilinear")  # the modes F.interpolate can antialias
+INTERPOLATIONS = ("bicubic", "bilinear")  # the modes torchvision can antialias on tensors
 RESIZE_MODES = ("shortest", "squash")  # "longest" pads with a fill colour; no scorer here needs it
 
 
@@ -46,16 +51,16 @@ def resize_and_crop(x: torch.Tensor, size: tuple[int, int], interpolation: str, 
     ("shortest"), or stretch to `size` ("squash"). Pixel-exact with it for square sizes (all CLIP towers here)."""
     h, w = x.shape[-2:]
     th, tw = size
+    mode = InterpolationMode(interpolation)
     if resize_mode == "squash":
-        new_h, new_w = th, tw
+        new = [th, tw]
     elif th / h >= tw / w:  # height sets the scale; the other edge truncates, as torchvision Resize does
-        new_h, new_w = th, int(w * th / h)
+        new = [th, int(w * th / h)]
     else:
-        new_h, new_w = int(h * tw / w), tw
-    if (new_h, new_w) != (h, w):
-        x = F.interpolate(x, size=(new_h, new_w), mode=interpolation, align_corners=False, antialias=True)
-    top, left = int(round((new_h - th) / 2.0)), int(round((new_w - tw) / 2.0))  # torchvision CenterCrop
-    return x[..., top:top + th, left:left + tw]
+        new = [int(h * tw / w), tw]
+    if new != [h, w]:
+        x = TF.resize(x, new, interpolation=mode, antialias=True)
+    return TF.center_crop(x, [th, tw])
 
 
 def preprocess(images: torch.Tensor, cfg: Mapping[str, Any], mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from scorers.data_table import finish_records
+from scorers.records import finish_records
 
 # The release's tables with the columns named above; the column types are our guess (not documented).
 CREATE = """
@@ -78,7 +78,7 @@ def check_schema(conn: sqlite3.Connection, path: Path) -> None:
 
 
 def read_sac(path: str | Path, images_dir: str | Path | None = None, skip_missing: bool = False) -> pd.DataFrame:
-    """Records (scorers.data_table.RECORD_COLUMNS) of every rated SAC image with a path.
+    """Records (scorers.records.RECORD_COLUMNS) of every rated SAC image with a path.
 
     `images_dir` is where `paths.path` is resolved (default: the database's folder).
     Images whose file is absent raise unless `skip_missing`.

@@ -1,6 +1,6 @@
 """Precompute what the heads train on: mid-block features of noised latents, with their ratings.
 
-For each rated image (scorers.data_table / data_sac records): encode it with the
+For each rated image (scorers.records, read by scorers.data): encode it with the
 model's VAE (x0 = posterior mean * scaling_factor: deterministic, and the
 posterior's spread is tiny next to the forward-process noise added next), draw
 t uniformly in [t_min, t_max] and eps ~ N(0, I) and form x_t with the
@@ -26,7 +26,6 @@ first missing shard and ends with the same files as an uninterrupted one.
 import argparse
 import hashlib
 import json
-import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -41,10 +40,11 @@ from safetensors.torch import save_file
 from tqdm import tqdm
 
 from guidance import unet_split
+from scorers.feature_shards import FORMAT, resume_state, shard_name, write_atomic, write_manifest
+from sdmodels import encode_prompts
+from sdmodels.identity import model_identity
 
-FORMAT = "guidance-bench mid-block features v1"
 STORE_DTYPES = {"fp16": torch.float16, "fp32": torch.float32}
-MANIFEST = "manifest.json"
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ def settings(models, records, cfg: FeatureConfig, size: int, t_range, label_name
     n_rows = len(records) * cfg.repeats
     return {
         "format": FORMAT,
-        "model": models.source, "weights": models.weights, "dtype": str(models.dtype).removeprefix("torch."),
+        "model": models.source, "base_model": model_identity(models.source), "weights": models.weights, "dtype": str(models.dtype).removeprefix("torch."),
         "feature_shape": list(models.mid_feature_shape(size, size)), "latent_shape": list(models.latent_shape(size, size)),
         "image_size": size, "latent_from": "posterior mean", "scaling_factor": models.vae.config.scaling_factor,
         "noise": "none" if cfg.clean else "uniform t, gaussian eps", "timesteps": list(t_range),
@@ -151,45 +151,8 @@ def settings(models, records, cfg: FeatureConfig, size: int, t_range, label_name
     }
 
 
-def write_atomic(path: Path, write) -> None:
-    """`write(tmp_path)` then rename: a reader (or a resumed run) never sees half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
-def write_manifest(out: Path, manifest: dict) -> None:
-    write_atomic(out / MANIFEST, lambda p: p.write_text(json.dumps(manifest, indent=2) + "\n"))
-
-
-def read_manifest(out: str | Path) -> dict:
-    path = Path(out) / MANIFEST
-    if not path.is_file():
-        raise FileNotFoundError(f"no feature manifest at {path}: run python -m scorers.features first")
-    manifest = json.loads(path.read_text())
-    if manifest.get("format") != FORMAT:
-        raise ValueError(f"{path} has format {manifest.get('format')!r}; expected {FORMAT!r}")
-    return manifest
-
-
-def shard_name(k: int) -> str:
-    return f"shard-{k:05d}.safetensors"
-
-
-def resume_state(out: Path, new: dict) -> list[str]:
-    """Shards already done by an earlier run with the same settings; refuses a folder of another run."""
-    if not (out / MANIFEST).is_file():
-        return []
-    old = read_manifest(out)
-    if diff := {k: (old.get(k), v) for k, v in new.items() if old.get(k) != v}:
-        first = ", ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in list(diff.items())[:3])
-        raise ValueError(f"{out} holds features of a different run ({first}); use another --out or delete it")
-    return [s for s in old["shards_done"] if (out / s).is_file()]
-
-
 def compute_rows(models, records, rows: range, cfg, size, t_range, pool, embedder) -> dict[str, torch.Tensor]:
     """The shard columns of `rows` (row r is image r // repeats), computed in batches."""
-    from bench.encode import encode_prompts  # bench is the harness; scorers needs it only here
 
     store = STORE_DTYPES[cfg.feature_dtype]
     scheduler = models.scheduler("ddim")
@@ -272,8 +235,8 @@ def extract_features(models, records: pd.DataFrame, out: str | Path, cfg: Featur
 
 
 def main(argv=None) -> int:
-    from bench.models import DTYPES, load_models
-    from scorers.data_table import read_records
+    from scorers.data import read_records
+    from sdmodels import DTYPES, load_models
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="bench model source: preset, local diffusers folder or hub id")

@@ -31,6 +31,7 @@ from scorers import metrics
 from scorers.clip_aesthetic import _quietly, embed_dim
 from scorers.clip_preprocess import check_preprocess_cfg, preprocess
 from scorers.readout import default_classes, expected_rating
+from scorers.safe_load import load_open_clip
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,7 @@ def load_clip_model(arch: str, checkpoint: str | Path | None = None, seed: int =
     if checkpoint is not None:
         if not Path(checkpoint).is_file():
             raise FileNotFoundError(f"open_clip checkpoint not found: {checkpoint}")
-        model = open_clip.create_model(arch, pretrained=str(checkpoint))
+        model = load_open_clip(arch, checkpoint)
     else:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)

@@ -11,7 +11,9 @@ Spearman correlation with the ratings (aesthetic), accuracy (class) or mean
 cosine (clip), each beside a trivial baseline. The same seed gives the same head.
 
 Shards are read a few at a time (`shuffle_window`) and shuffled together, so the
-features of a full SAC run need not fit in memory.
+features of a full SAC run need not fit in memory. A tqdm bar on stderr shows
+the steps with a running loss (off with --quiet or when stderr is not a
+terminal); the command writes the loss of every step to `<out>.loss.csv`.
 
     python -m scorers.train --features feats/sd21 --out heads/sd21-aesthetic
     python -m scorers.train --features feats/sd21 --out heads/sd21-latent --kind latent
@@ -19,19 +21,23 @@ features of a full SAC run need not fit in memory.
 """
 
 import argparse
+import csv
 import json
 import math
 import shlex
 import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 from safetensors import safe_open
+from tqdm import tqdm
 
-from scorers.checkpoint import HeadMeta, build_head, save_head
-from scorers.features import read_manifest
+from scorers.checkpoint import HeadMeta, save_head
+from scorers.heads import build_head
+from scorers.feature_shards import read_manifest
 from scorers.objectives import OBJECTIVES, get_objective
 
 INPUT_COLUMN = {"midblock": "features", "latent": "latents"}  # head kind -> the shard column it reads
@@ -113,8 +119,12 @@ def predict(head, paths, masks, x_col, y_col, batch, device):
     return torch.cat(outs), torch.cat(ys)
 
 
-def train_head(features_dir: str | Path, kind: str = "midblock", cfg: TrainConfig = TrainConfig()):
-    """(head in eval mode on cfg.device, HeadMeta, metrics) trained on the shards in `features_dir`."""
+def train_head(features_dir: str | Path, kind: str = "midblock", cfg: TrainConfig = TrainConfig(),
+               progress: bool = True, on_step: Callable[[dict], None] | None = None):
+    """(head in eval mode on cfg.device, HeadMeta, metrics) trained on the shards in `features_dir`.
+
+    `on_step` gets every step's {"step", "epoch", "lr", "loss"} (the loss curve `main` writes).
+    """
     if kind not in INPUT_COLUMN:
         raise ValueError(f"unknown head kind {kind!r}; expected one of {sorted(INPUT_COLUMN)}")
     features_dir = Path(features_dir)
@@ -143,16 +153,26 @@ def train_head(features_dir: str | Path, kind: str = "midblock", cfg: TrainConfi
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps)
     rng = np.random.default_rng(cfg.seed)
     head.train()
-    losses = []
-    for _ in range(cfg.epochs):
+    losses, running = [], None
+    # disable=None: tqdm turns itself off when stderr is not a terminal
+    bar = tqdm(total=steps, unit="step", desc=f"train {kind} head", disable=None if progress else True, dynamic_ncols=True)
+    for epoch in range(cfg.epochs):
         for x, y in batches(paths, train, x_col, objective.column, cfg.batch, rng, cfg.shuffle_window):
             out = head(x.to(device, torch.float32))
             loss = objective.loss(out, objective.target(y, classes).to(device))
+            lr = opt.param_groups[0]["lr"]  # the rate this step uses (the one-cycle schedule moves it after)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             sched.step()
             losses.append(float(loss.detach()))
+            # an exponential average: one batch's loss is too noisy to read a trend from
+            running = losses[-1] if running is None else 0.95 * running + 0.05 * losses[-1]
+            bar.set_postfix(loss=f"{running:.4g}", refresh=False)
+            bar.update(1)
+            if on_step is not None:
+                on_step({"step": len(losses), "epoch": epoch, "lr": lr, "loss": losses[-1]})
+    bar.close()
     head.eval()
 
     out, y_val = predict(head, paths, val, x_col, objective.column, cfg.batch, device)
@@ -168,9 +188,21 @@ def train_head(features_dir: str | Path, kind: str = "midblock", cfg: TrainConfi
         extra["class_names"] = manifest["label_names"]
     if cfg.objective == "clip":
         extra["clip"] = manifest["clip"]
-    meta = HeadMeta(kind=kind, feature_shape=shape, base_model=manifest["model"], classes=classes,
+    meta = HeadMeta(kind=kind, feature_shape=shape, base_model=manifest.get("base_model", manifest["model"]), classes=classes,
                     timesteps=(int(t_train.min()), int(t_train.max())), objective=cfg.objective, extra=extra)
     return head, meta, metrics
+
+
+def loss_curve_path(stem: str | Path) -> Path:
+    """`<stem>.loss.csv`, beside the head's `<stem>.safetensors` and `<stem>.json`."""
+    return Path(str(stem) + ".loss.csv")
+
+
+def write_loss_curve(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["step", "epoch", "lr", "loss"])
+        w.writeheader()
+        w.writerows(rows)
 
 
 def main(argv=None) -> int:
@@ -187,14 +219,18 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0, help="seed of the init and the data order")
     p.add_argument("--shuffle-window", type=int, default=8, help="shards loaded and shuffled together")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (it is also off when stderr is not a terminal)")
     a = p.parse_args(argv)
     cfg = TrainConfig(objective=a.objective, epochs=a.epochs, batch=a.batch, lr=a.lr, weight_decay=a.weight_decay,
                       val_fraction=a.val_fraction, seed=a.seed, device=a.device, shuffle_window=a.shuffle_window)
-    head, meta, metrics = train_head(a.features, a.kind, cfg)
+    curve: list[dict] = []
+    head, meta, metrics = train_head(a.features, a.kind, cfg, progress=not a.quiet, on_step=curve.append)
     command = shlex.join(["python", "-m", "scorers.train", *(sys.argv[1:] if argv is None else argv)])
-    save_head(a.out, head, replace(meta, extra={**meta.extra, "command": command}))
+    curve_path = loss_curve_path(a.out)
+    save_head(a.out, head, replace(meta, extra={**meta.extra, "command": command, "loss_curve": curve_path.name}))
+    write_loss_curve(curve_path, curve)
     print(json.dumps(metrics, indent=2))
-    print(f"wrote {a.out}.safetensors and {a.out}.json ({a.kind} head, {meta.objective}, "
+    print(f"wrote {a.out}.safetensors, {a.out}.json and {curve_path} ({a.kind} head, {meta.objective}, "
           f"features {meta.feature_shape}, t in {meta.timesteps})")
     return 0
 

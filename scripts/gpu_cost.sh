@@ -4,8 +4,9 @@
 # and results/benchmarks/<gpu>-*.json, regenerates reports/, and packs both into $OUT.
 #
 # Here, once:    bash scripts/fetch_wheels.sh        # diffusers, open_clip_torch, ftfy, wcwidth -> .whl/
-# Device call:   run(command="bash scripts/gpu_cost.sh", carry=[".whl"], timeout_s=600)
-# Back here:     tar xzf <files_at>/gpu_results.tgz && .venv/bin/python -m bench report
+# On the GPU machine, from a copy of the checkout with its .whl/ folder, OUT set to an empty folder:
+#                bash scripts/gpu_cost.sh
+# Back here:     tar xzf <OUT>/gpu_results.tgz && .venv/bin/python -m bench report
 #                (the archive holds results/timing/<gpu>-*/, results/benchmarks/ and the reports made
 #                there; regenerate here so the CPU runs and the cost model join them; commit both)
 #
@@ -23,7 +24,7 @@
 # that point (a cost run keeps every configuration it finished), then packs what it has.
 # Expect two calls: the first covers ref, scaling512 and most of sd15; the log ends with the
 # phases left for the second, e.g.
-#   run(command="PHASES='sd15 scaling768 bench compile' bash scripts/gpu_cost.sh", carry=[".whl"], timeout_s=600)
+#   PHASES='sd15 scaling768 bench compile' bash scripts/gpu_cost.sh
 #
 # Rehearsal on a CPU (REHEARSAL=1): every phase, the wheel install, the budget guard, the report
 # and the archive run here at tiny scale (tiny preset, fp32, one round of one step, the compile
@@ -124,6 +125,6 @@ if (( ${#SKIPPED[@]} )); then
   if [[ $REHEARSAL == 1 ]]; then
     echo "next call: PHASES='${SKIPPED[*]}' REHEARSAL=1 bash scripts/gpu_cost.sh"
   else
-    echo "next call: run(command=\"PHASES='${SKIPPED[*]}' bash scripts/gpu_cost.sh\", carry=[\".whl\"], timeout_s=600)"
+    echo "next call: PHASES='${SKIPPED[*]}' bash scripts/gpu_cost.sh"
   fi
 fi

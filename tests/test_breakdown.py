@@ -2,13 +2,13 @@
 import pytest
 import torch
 
-from bench import breakdown as bd
-from bench.cost_run import CostConfig, build_backends, step_input
+from bench.cost import breakdown as bd
+from bench.cost.run import CostRunConfig, build_backends, step_input
 
 
 @pytest.fixture(scope="module")
 def tiny_step(tiny_models):
-    return step_input(tiny_models, CostConfig(batch=2), 32, 32)
+    return step_input(tiny_models, CostRunConfig(batch=2), 32, 32)
 
 
 def profile(models, name, step):

@@ -31,12 +31,12 @@ def test_bad_input_one_line(args, message, tmp_path, capsys):
 
 
 def test_head_for_another_model_names_both_shapes_before_loading(tmp_path, capsys, monkeypatch):
-    import bench.sample_job
+    import bench.jobs.sample
 
     def no_loading(*a, **k):
         raise AssertionError("models were loaded before the shape check")
 
-    monkeypatch.setattr(bench.sample_job, "load_models", no_loading)
+    monkeypatch.setattr(bench.jobs.sample, "load_models", no_loading)
     from scorers import HeadMeta, build_head, save_head
 
     save_head(tmp_path / "h", build_head("midblock", (1280, 8, 8)), HeadMeta("midblock", (1280, 8, 8), "sd21-base", tuple(range(1, 11))))
@@ -72,3 +72,11 @@ def test_class_head_steers_towards_a_named_class(tmp_path, capsys):
     assert rec["scorer"]["objective"] == "class" and rec["scorer"]["objective_target"] == "dog"
     assert main([*args, "--objective-target", "horse", "--out", str(tmp_path / "bad")]) == 2
     assert "unknown class 'horse'; this head knows ['cat', 'dog', 'cow']" in capsys.readouterr().err
+
+
+def test_help_imports_neither_torch_nor_diffusers():
+    """The CLI and every subcommand's --help load no torch (lazy imports): answering takes well under a second."""
+    code = ("import sys; from bench.cli import COMMANDS, build_parser; build_parser(); "
+            "print('torch' in sys.modules, 'diffusers' in sys.modules, len(COMMANDS))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.stdout.split() == ["False", "False", "8"], r.stdout + r.stderr

@@ -10,15 +10,15 @@ import pytest
 import torch
 
 from bench.cli import main
-from bench.cost_run import CostConfig, outputs_finite, run
-from bench.memory import measure_peak, nvml_used_gib, running_peak
-from bench.step_modes import Prepared, prepare
+from bench.cost.memory import measure_peak, nvml_used_gib, running_peak
+from bench.cost.run import CostRunConfig, outputs_finite, run
+from bench.cost.step_modes import Prepared, prepare
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("results") / "timing" / "cpu-tiny"
-    cfg = CostConfig(model="tiny", warmup=0, rounds=2, steps=1, profile_steps=1, threads=None)
+    cfg = CostRunConfig(model="tiny", warmup=0, rounds=2, steps=1, profile_steps=1, threads=None)
     run(cfg, [1, 2], [None], ["midu", "midu-hook"], ["eager", "graph"], out, "python -m bench cost-run ...", log=lambda s: None)
     with (out / "steps.csv").open() as f:
         return out, list(csv.DictReader(f))
@@ -61,7 +61,7 @@ def test_breakdown_kernels_and_run_json(tiny_run):
 
 
 def test_report_reads_a_real_run(tiny_run, tmp_path):
-    from bench.report import write_report
+    from bench.report.cost import write_report
 
     out, _ = tiny_run
     results = out.parent.parent
@@ -123,7 +123,7 @@ def test_cli_bad_input_one_line(args, message, tmp_path, capsys):
 def test_cli_command_is_reproducible():
     import argparse
 
-    from bench.cmd_costrun import add_parser, command_of
+    from bench.commands.cost_run import add_parser, command_of
 
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers(dest="command"))
@@ -135,7 +135,7 @@ def test_cli_command_is_reproducible():
 @pytest.mark.gpu
 def test_graph_replay_matches_eager_on_cuda(tmp_path):
     """CUDA events, capture, replay and allocator memory at tiny scale (runs where a GPU is)."""
-    cfg = CostConfig(model="tiny", device="cuda", warmup=1, rounds=2, steps=2, profile_steps=1)
+    cfg = CostRunConfig(model="tiny", device="cuda", warmup=1, rounds=2, steps=2, profile_steps=1)
     out = run(cfg, [2], [None], ["midu", "midu-overlap", "pixel"], ["eager", "graph"], tmp_path, "test", log=lambda s: None)
     with (out / "steps.csv").open() as f:
         rows = {(r["backend"], r["mode"]): r for r in csv.DictReader(f)}

@@ -8,9 +8,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.cli import main
-from bench.costmodel import COLUMNS, PART_COLUMNS, model_rows
-from bench.flops import PARTS, FlopCounter, PartTracker, attention_kernel
-from bench.saved_bytes import SavedBytes, model_state
+from bench.costmodel.count import COLUMNS, PART_COLUMNS, model_rows
+from bench.costmodel.flops import PARTS, FlopCounter, PartTracker, attention_kernel
+from bench.costmodel.saved_bytes import SavedBytes, model_state
 from guidance import BACKENDS
 
 ALL = list(BACKENDS)

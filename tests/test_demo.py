@@ -1,5 +1,5 @@
 """`make demo`'s job at reduced size: every backend runs, writes its files, and scale moves its own score."""
-from bench.demo import demo
+from bench.jobs.demo_tiny import demo
 
 
 def test_demo_runs_every_backend(tmp_path):

@@ -103,7 +103,7 @@ def test_jsonl_rows_and_oom_status(tmp_path, capsys):
 @pytest.mark.parametrize("make, message", [
     (lambda d: d / "nowhere", "results not found"),
     (lambda d: (d / "x.csv").write_bytes(b"\xff\xfe\x00garbage") and d / "x.csv", "not a text CSV file"),
-    (lambda d: (d / "x.txt").write_text("a,b\n") and d / "x.txt", "expected a .csv or .jsonl results file"),
+    (lambda d: (d / "x.txt").write_text("a,b\n") and d / "x.txt", "expected a .csv, .jsonl or pytest-benchmark .json results file"),
     (lambda d: (d / "empty").mkdir() or d / "empty", "no result rows"),
 ])
 def test_unreadable_input_is_one_clear_line(tmp_path, capsys, make, message):
@@ -111,6 +111,31 @@ def test_unreadable_input_is_one_clear_line(tmp_path, capsys, make, message):
     assert main(["gate", "--baseline", str(make(tmp_path)), "--current", str(good)]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1, err
+
+
+def benchmark_json(path: Path, rows: list[dict], seconds: float) -> Path:
+    """A pytest-benchmark output file whose cases carry `rows` as extra_info, every median `seconds`."""
+    cases = [{"name": f"test_guided_step[{r['backend']}-{r['batch']}]", "extra_info": {**r, "breakdown_ms": {"unet fwd": 1.0}},
+              "stats": {"median": seconds, "mean": seconds}} for r in rows]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"machine_info": {"node": "ci"}, "commit_info": {"id": "abc"}, "benchmarks": cases}))
+    return path
+
+
+def test_pytest_benchmark_json_is_gated_on_ratios_never_absolute_times(tmp_path, capsys):
+    timing = [{k: v for k, v in r.items() if k not in ("step_ms", "mode")} for r in TIMING]
+    base = benchmark_json(tmp_path / "base" / "0001_h100.json", timing, 0.025)
+    (tmp_path / "base" / "meta.json").write_text(json.dumps({"command": "not rows"}))  # other JSON in a folder: skipped
+    slower_machine = benchmark_json(tmp_path / "cur.json", timing, 0.25)
+    assert main(["gate", "--baseline", str(base.parent), "--current", str(slower_machine)]) == 0
+    assert "gate PASS: 3 rows, 6 figures compared" in capsys.readouterr().out
+    worse = benchmark_json(tmp_path / "worse.json", changed(timing, "midu", step_ms_ratio=1.52), 0.025)
+    assert main(["gate", "--baseline", str(base), "--current", str(worse)]) == 1
+    assert "REGRESSION midu sd21-base b4 512px fp16: step_ms_ratio 1.52 > baseline 1.39 +5%" in capsys.readouterr().out
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"rows": []}))
+    assert main(["gate", "--baseline", str(other), "--current", str(worse)]) == 2
+    assert "not pytest-benchmark output" in capsys.readouterr().err
 
 
 def test_disagreeing_duplicate_rows_are_refused():

@@ -44,7 +44,7 @@ def _rows(path: Path) -> list[dict]:
 def _rehearse(tmp: Path, **env) -> tuple[subprocess.CompletedProcess, Path]:
     repo = tmp / "repo"  # a copy of the script's view of the checkout, with its own .whl/
     repo.mkdir()
-    for name in ("bench", "guidance", "scorers", "toyworld", "benchmarks", "scripts", "conftest.py", "pyproject.toml"):
+    for name in ("bench", "guidance", "sdmodels", "scorers", "toyworld", "benchmarks", "scripts", "conftest.py", "pyproject.toml"):
         src = ROOT / name
         (repo / name).symlink_to(src, target_is_directory=src.is_dir())
     (repo / ".whl").symlink_to(_wheels(tmp), target_is_directory=True)

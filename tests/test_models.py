@@ -4,8 +4,7 @@ import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel
 
-from bench.models import WeightsUnavailable, check_source, load_models, save_models
-from bench.presets import PRESETS
+from sdmodels import PRESETS, WeightsUnavailable, check_source, load_models, save_models
 
 
 def _count(module) -> int:
@@ -32,7 +31,7 @@ def test_sd21_base_mid_block_is_1280x8x8_at_512px():
     p = PRESETS["sd21-base"]
     with torch.device("meta"):
         unet = UNet2DConditionModel.from_config(p.unet)
-    from bench.models import Models
+    from sdmodels import Models
 
     m = Models("sd21-base", "random", unet, AutoencoderKL.from_config(p.vae).to("meta"), None, None, p.scheduler, 512, p)
     assert m.mid_feature_shape(512, 512) == (1280, 8, 8)

@@ -1,9 +1,9 @@
 """Non-finite guidance (fp16 CLIP NaNs and the like) is detected per step, counted, and skipped per sample."""
 import torch
 
-from bench.encode import encode_prompts
-from bench.scorer_setup import ScorerConfig, make_scorer
-from guidance import BACKENDS, GuidanceConfig, sample
+from guidance import GuidanceConfig, build_backend, sample
+from scorers.setup import ScorerConfig, make_scorer
+from sdmodels import encode_prompts
 
 
 class PoisonFirstSample(torch.nn.Module):
@@ -19,7 +19,7 @@ class PoisonFirstSample(torch.nn.Module):
 
 
 def _run(models, scorer, scale):
-    backend = BACKENDS["latent"](models, scorer)
+    backend = build_backend("latent", models, scorer)
     sched = models.scheduler("ddim")
     sched.set_timesteps(4)
     cond = encode_prompts(models, ["a red circle", "a blue square"])

@@ -7,17 +7,19 @@ import open_clip
 import torch
 from PIL import Image
 
-from bench.models import save_models
-from bench.uplift import UpliftConfig, run_uplift
-from bench.uplift_analysis import samples, uplift_table
-from bench.uplift_report import write_report
-from scorers import AestheticMLP
+from bench.report.uplift import write_report
+from bench.uplift.analysis import samples, uplift_table
+from bench.uplift.config import make_arms
+from bench.uplift.resolve import resolve_config
+from bench.uplift.run import run_uplift
+from guidance import SamplerConfig
+from scorers import AestheticMLP, save_head
 from scorers.data_sac import write_sac
-from scorers.data_table import read_records
+from scorers.data import read_records
 from scorers.features import FeatureConfig, extract_features
 from scorers.tiny_clip import TINY_CLIP_ARCH, register_tiny_clip
 from scorers.train import TrainConfig, train_head
-from scorers import save_head
+from sdmodels import save_models
 
 
 def test_sac_to_features_to_head_to_guided_sweep(tmp_path, tiny_models):
@@ -38,7 +40,7 @@ def test_sac_to_features_to_head_to_guided_sweep(tmp_path, tiny_models):
     assert len(records) == 48 and set(records.rating_count) == {1, 2}
 
     model_dir = save_models(tiny_models, tmp_path / "model")  # a local diffusers folder, as a user's checkpoint
-    from bench.models import load_models
+    from sdmodels import load_models
 
     models = load_models(str(model_dir), "pretrained")
     extract_features(models, records, tmp_path / "feats", FeatureConfig(batch=16, shard_rows=32), progress=False)
@@ -52,10 +54,10 @@ def test_sac_to_features_to_head_to_guided_sweep(tmp_path, tiny_models):
     torch.save(clip.state_dict(), tmp_path / "clip" / "clip.pt")
     torch.save(AestheticMLP(16).state_dict(), tmp_path / "clip" / "mlp.pth")
 
-    cfg = UpliftConfig(prompts=("prompt 0",), model=str(model_dir), weights="pretrained", backends=("none", "midu"),
-                       scales=(-1.0, 1.0), seeds=4, chunk=4, steps=3, heads=(("midblock", str(tmp_path / "heads" / "aesthetic")),),
-                       clip_arch=TINY_CLIP_ARCH, clip_checkpoint=str(tmp_path / "clip" / "clip.pt"),
-                       aesthetic_mlp=str(tmp_path / "clip" / "mlp.pth"))
+    cfg = resolve_config(arms=make_arms(("none", "midu"), (-1.0, 1.0)), prompts=("prompt 0",), source=str(model_dir), weights="pretrained",
+                         seeds=4, chunk=4, sampler=SamplerConfig(steps=3), heads={"midblock": str(tmp_path / "heads" / "aesthetic")},
+                         image={"clip_arch": TINY_CLIP_ARCH, "clip_checkpoint": str(tmp_path / "clip" / "clip.pt"),
+                                "aesthetic_mlp": str(tmp_path / "clip" / "mlp.pth")})
     run_uplift(cfg, tmp_path / "sweep", log=lambda s: None)
     saved = json.loads((tmp_path / "sweep" / "config.json").read_text())
     assert saved["scorers"]["midblock"]["random_weights"] is False and saved["scorers"]["image"]["random_weights"] is False

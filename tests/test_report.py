@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from bench.cost_run import write_csv
-from bench.report import LATENCY_SOURCES, headline, load_runs, write_report
+from bench.cost.run import write_csv
+from bench.report.cost import LATENCY_SOURCES, headline, load_runs, write_report
 
 GPU = "NVIDIA H100 80GB HBM3"
 BACKENDS = ("none", "midu", "midu-hook", "pixel", "pixel-x0")
@@ -156,7 +156,7 @@ def test_cpu_runs_are_described_by_their_scale(tmp_path):
 def test_flop_rate_is_cost_model_flops_over_profiled_time_per_part():
     import pandas as pd
 
-    from bench.report import flop_rate_table
+    from bench.report.cost import flop_rate_table
 
     cfg = dict(model="sd21-base", height=512, width=512, batch=1)
     cm = pd.DataFrame([{**cfg, "backend": "midu", "attention": "fused", "total_flops": 6e12,

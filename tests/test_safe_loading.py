@@ -35,3 +35,39 @@ def test_open_clip_checkpoint_pickle_with_code_is_refused(tmp_path):
     torch.save(AestheticMLP(16).state_dict(), mlp)
     with pytest.raises(pickle.UnpicklingError):
         load_clip_aesthetic(TINY_CLIP_ARCH, _write_exploit(tmp_path / "clip.pt"), mlp)
+
+
+def test_no_route_runs_a_planted_pickle_whatever_the_environment_says(tmp_path, monkeypatch, capsys):
+    """The payload is offered to every loader and to the CLI, with torch told to skip weights-only loading where it may."""
+    import torch
+
+    from bench.cli import main
+    from scorers import AestheticMLP
+    from scorers.objectives import load_clip_model
+    from scorers.safe_load import UnsafeCheckpoint, load_state
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            import os
+
+            return (os.system, (f"touch {marker}",))
+
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    register_tiny_clip(tmp_path)
+    mlp = tmp_path / "ok.pth"
+    torch.save(AestheticMLP(16).state_dict(), mlp)
+    for suffix in (".pt", ".pth", ".bin", ".ckpt"):
+        bad = tmp_path / f"payload{suffix}"
+        with open(bad, "wb") as f:
+            pickle.dump({"state_dict": {"w": Payload()}}, f, protocol=2)
+        for load in (lambda: load_state(bad), lambda: load_aesthetic_mlp(bad), lambda: load_clip_aesthetic(TINY_CLIP_ARCH, bad, mlp),
+                     lambda: load_clip_model(TINY_CLIP_ARCH, bad)):
+            with pytest.raises(UnsafeCheckpoint, match="refused: it holds more than tensors"):
+                load()
+        code = main(["sample", "--backend", "pixel", "--steps", "1", "--clip-arch", TINY_CLIP_ARCH, "--clip-checkpoint", str(bad),
+                     "--aesthetic-mlp", str(mlp), "--out", str(tmp_path / "o")])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and "safetensors" in err, err
+    assert not marker.exists()

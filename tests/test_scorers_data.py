@@ -8,7 +8,9 @@ import pytest
 from PIL import Image
 
 from scorers.data_sac import read_sac, write_sac
-from scorers.data_table import RECORD_COLUMNS, read_records, read_table
+from scorers.data import read_records
+from scorers.data_table import read_table
+from scorers.records import RECORD_COLUMNS
 
 
 def write_png(path, seed):

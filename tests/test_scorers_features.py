@@ -11,7 +11,7 @@ from safetensors import safe_open
 import scorers.features as features
 from guidance import unet_split
 from scorers.data_sac import write_sac
-from scorers.data_table import read_records
+from scorers.data import read_records
 from scorers.features import FeatureConfig, extract_features, load_image, row_noise
 
 CFG = FeatureConfig(shard_rows=4, batch=3, t_min=100, t_max=900, noise_seed=7, workers=2)
@@ -122,7 +122,7 @@ def test_other_settings_are_refused_in_a_used_folder(reference, records, tiny_mo
 
 def test_clean_variant_is_what_the_midu_score_reads(records, tiny_models, tmp_path):
     """No noise: t = 0, latents = x0, and the features are the mid block at t = 0 with the prompt."""
-    from bench.encode import encode_prompts
+    from sdmodels import encode_prompts
 
     few = records.iloc[:3].reset_index(drop=True)
     run = extract_features(tiny_models, few, tmp_path, FeatureConfig(clean=True, feature_dtype="fp32", workers=1),

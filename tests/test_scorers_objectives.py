@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from scorers import HeadMeta, build_head, load_head, save_head
-from scorers.data_table import read_records
+from scorers.data import read_records
 from scorers.features import FeatureConfig, extract_features
 from scorers.objectives import (
     ClassLogProbScorer,
@@ -55,10 +55,10 @@ def features(tiny_models, tmp_path_factory):
 
 
 def guide(models, scorer, steps=3):
-    from bench.encode import encode_prompts
-    from guidance import BACKENDS, GuidanceConfig, sample
+    from guidance import GuidanceConfig, build_backend, sample
+    from sdmodels import encode_prompts
 
-    backend = BACKENDS["midu"](models, scorer)
+    backend = build_backend("midu", models, scorer)
     sched = models.scheduler("ddim")
     sched.set_timesteps(steps)
     x = torch.randn(2, 4, 16, 16, generator=torch.Generator().manual_seed(0)) * sched.init_noise_sigma

@@ -10,11 +10,10 @@ from safetensors.torch import save_file
 
 from scorers import load_head
 from scorers.data_sac import write_sac
-from scorers.data_table import read_records
-from scorers.features import FORMAT, FeatureConfig, extract_features, image_key, write_manifest
+from scorers.data import read_records
+from scorers.feature_shards import FORMAT, write_manifest
+from scorers.features import FeatureConfig, extract_features, image_key
 from scorers.train import TrainConfig, is_val, main, train_head
-
-
 
 
 def write_synthetic(out, n_images=200, repeats=2, shard_rows=64, seed=0):
@@ -104,9 +103,9 @@ def sac_features(tiny_models, tmp_path_factory):
 @pytest.mark.parametrize("kind, backend", [("midblock", "midu"), ("latent", "latent")])
 def test_features_train_guide(tiny_models, sac_features, tmp_path, capsys, kind, backend):
     """The CLI's checkpoint loads through the harness's scorer setup and guides a few sampling steps."""
-    from bench.encode import encode_prompts
-    from bench.scorer_setup import ScorerConfig, make_scorer
-    from guidance import BACKENDS, GuidanceConfig, sample
+    from guidance import GuidanceConfig, build_backend, sample
+    from scorers.setup import ScorerConfig, make_scorer
+    from sdmodels import encode_prompts
 
     stem = tmp_path / "heads" / "aesthetic"
     argv = ["--features", str(sac_features), "--out", str(stem), "--kind", kind, "--batch", "8", "--val-fraction", "0.3"]
@@ -126,7 +125,7 @@ def test_features_train_guide(tiny_models, sac_features, tmp_path, capsys, kind,
 
     scorer, desc = make_scorer(kind, tiny_models, ScorerConfig(head=str(stem)), 32, 32)
     assert desc["random_weights"] is False
-    guided = BACKENDS[backend](tiny_models, scorer)
+    guided = build_backend(backend, tiny_models, scorer)
     sched = tiny_models.scheduler("ddim")
     sched.set_timesteps(3)
     x = torch.randn(2, 4, 16, 16, generator=torch.Generator().manual_seed(0)) * sched.init_noise_sigma

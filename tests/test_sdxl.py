@@ -4,11 +4,9 @@ import torch
 from diffusers import StableDiffusionXLPipeline, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModelWithProjection
 
-from bench.encode import encode_prompts
-from bench.models import load_models, save_models
-from bench.presets import PRESETS, feature_shapes
-from bench.scorer_setup import ScorerConfig, make_scorer
-from guidance import BACKENDS, GuidanceConfig, sample
+from guidance import GuidanceConfig, build_backend, sample
+from scorers.setup import ScorerConfig, make_scorer
+from sdmodels import PRESETS, encode_prompts, feature_shapes, load_models, save_models
 
 
 @pytest.fixture(scope="module")
@@ -38,14 +36,14 @@ def test_scale_zero_matches_sdxl_pipeline(xl):
     sched = xl.scheduler("euler")
     sched.set_timesteps(5)
     cond = encode_prompts(xl, prompts, height=32, width=32)
-    ours = sample(BACKENDS["none"](xl), sched, noise * sched.init_noise_sigma, cond, GuidanceConfig(), cfg_scale=5.0)
+    ours = sample(build_backend("none", xl), sched, noise * sched.init_noise_sigma, cond, GuidanceConfig(), cfg_scale=5.0)
     torch.testing.assert_close(ours.x0, ref, rtol=0, atol=1e-5)
 
 
 def test_midu_on_sdxl_raises_its_score(xl):
     scorer, desc = make_scorer("midblock", xl, ScorerConfig(), 32, 32)
     assert desc["feature_shape"] == [64, 8, 8]
-    backend = BACKENDS["midu"](xl, scorer)
+    backend = build_backend("midu", xl, scorer)
     cond = encode_prompts(xl, ["a red circle"], height=32, width=32)
     finals = []
     for scale in (-0.5, 0.0, 0.5):
@@ -66,7 +64,7 @@ def test_midu_gradient_equals_hook_on_sdxl(xl):
     x = torch.randn(2, *xl.latent_shape(32, 32), generator=torch.Generator().manual_seed(2))
     s = StepIn(x=x, t=torch.tensor(400), alpha_bar=alpha_bar_at(xl.scheduler("ddim").alphas_cumprod, 400),
                prediction_type="epsilon", cond=cond, want_grad=True)
-    a, b = BACKENDS["midu"](xl, scorer)(s), BACKENDS["midu-hook"](xl, scorer)(s)
+    a, b = build_backend("midu", xl, scorer)(s), build_backend("midu-hook", xl, scorer)(s)
     torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-7)
     torch.testing.assert_close(a.out_cond, b.out_cond, rtol=1e-5, atol=1e-5)
 

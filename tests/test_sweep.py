@@ -10,14 +10,14 @@ import time
 import pytest
 import torch
 
-from bench.rowstore import RowStore, config_hash, read_rows
-from bench.sweep import run_sweep
+from bench.store.rows import RowStore, config_hash, read_rows
+from bench.store.sweep import run_sweep
 
 VICTIM = textwrap.dedent(
     """
     import sys, time
-    from bench.rowstore import RowStore
-    from bench.sweep import run_sweep
+    from bench.store.rows import RowStore
+    from bench.store.sweep import run_sweep
 
     def run_one(c):
         time.sleep(0.05)
@@ -71,7 +71,22 @@ def test_out_of_memory_becomes_a_row_and_the_sweep_goes_on(tmp_path):
     assert (s.ran, s.oom) == (3, 1)
     assert [r["status"] for r in rows] == ["ok", "oom", "ok"]
     assert "out of memory" in rows[1]["error"] and "mem_at_failure_gib" in rows[1]
-    assert rows[0]["provenance"]["git_commit"] is not None
+    assert rows[0]["git_commit"] is not None  # flat: the full provenance is written once per run, beside the rows
+    runs = [json.loads(line) for line in store.runs_path.read_text().splitlines()]
+    assert [r["run_id"] for r in runs] == [rows[0]["run_id"]] and runs[0]["torch_version"]
+
+
+def test_a_cell_cut_short_mid_write_is_dropped_whole(tmp_path):
+    """A cell of several rows is one write: a crash inside it leaves a partial cell, which resume runs again."""
+    path = tmp_path / "rows.jsonl"
+    store = RowStore(path)
+    run_sweep([{"cell": c} for c in range(2)], lambda c: [{"cell": c["cell"], "seed": s} for s in range(3)], store)
+    with open(path, "ab") as f:  # the next cell's first two rows made it, the third is torn
+        f.write(b"".join(json.dumps({"cell": 9, "seed": s, "config_hash": "x", "cell_rows": 3}).encode() + b"\n" for s in range(2)))
+        f.write(b'{"cell": 9, "se')
+    assert [r["cell"] for r in read_rows(path)] == [0, 0, 0, 1, 1, 1]
+    RowStore(path)  # opening for append truncates the partial cell
+    assert path.read_bytes().count(b"\n") == 6 and path.read_bytes().endswith(b"\n")
 
 
 def test_rows_are_keyed_by_config_hash():

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from bench.timing import CpuClock, TimingConfig, interleaved_rounds, make_clock, quantile, ratio_stats, summary
+from bench.cost.timing import CpuClock, TimingConfig, interleaved_rounds, make_clock, ratio_stats, summary
 
 
 class FakeClock:
@@ -20,14 +20,6 @@ class FakeClock:
 
     def sync(self):
         self.syncs += 1
-
-
-def test_quantile_matches_numpy():
-    xs = [3.0, 1.0, 4.0, 1.5, 9.0, 2.6]
-    for q in (0.0, 0.25, 0.5, 0.75, 1.0):
-        assert quantile(xs, q) == pytest.approx(float(np.quantile(xs, q)))
-    with pytest.raises(ValueError, match="empty"):
-        quantile([], 0.5)
 
 
 def test_summary_median_iqr_and_round_spread():

@@ -5,7 +5,7 @@ import torch
 from open_clip.tokenizer import SimpleTokenizer, default_bpe, tokenize
 from transformers import CLIPTokenizer
 
-from bench.tokenizer import NUM_MERGES, byte_to_unicode, clip_tokenizer_files, clip_vocab, offline_clip_tokenizer
+from sdmodels.tokenizer import NUM_MERGES, byte_to_unicode, clip_tokenizer_files, clip_vocab, offline_clip_tokenizer
 
 PROMPTS = [
     "a photo of a cat",

@@ -2,7 +2,7 @@
 import json
 
 from bench.cli import main
-from bench.toy_demo import toy_demo
+from bench.jobs.demo_toy import toy_demo
 
 
 def test_toy_demo_writes_report_and_headline(tmp_path):
@@ -13,8 +13,8 @@ def test_toy_demo_writes_report_and_headline(tmp_path):
         assert section in text
     assert "Random weights" not in text  # the committed toy model is trained
     head = json.loads((tmp_path / "headline.json").read_text())["backends"]
-    assert {"gt_uplift", "win_rate", "caption_match", "caption_match_unguided", "shape_match"} <= set(head["midu"])
-    assert {"gt_uplift", "caption_match"} <= set(head["pixel"])
+    assert {"gt_uplift", "win_rate", "colour_match", "colour_match_unguided", "shape_match"} <= set(head["midu"])
+    assert {"gt_uplift", "colour_match"} <= set(head["pixel"])
 
 
 def test_demo_rejects_one_seed(capsys):

@@ -2,8 +2,7 @@
 import numpy as np
 import pytest
 
-from toyworld.caption import (caption, caption_background, caption_colour, caption_shape, parse_caption,
-                              position_words, size_word)
+from toyworld.caption import caption, caption_background, caption_colour, caption_shape, parse_caption, position_words, size_word
 from toyworld.scene import Scene, sample_scenes
 
 

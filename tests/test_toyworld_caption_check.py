@@ -10,8 +10,15 @@ from toyworld.caption import caption
 from toyworld.caption_check import colour_names, eval_prompts, main, match_rates
 from toyworld.render import render
 from toyworld.scene import COLOURS, Scene
-from toyworld.shape_classifier import (READABLE_BLUR, READABLE_RADIUS, ShapeTrainConfig, load_shape_classifier,
-                                       predict_shapes, save_shape_classifier, train_shape_classifier)
+from toyworld.shape_classifier import (
+    READABLE_BLUR,
+    READABLE_RADIUS,
+    ShapeTrainConfig,
+    load_shape_classifier,
+    predict_shapes,
+    save_shape_classifier,
+    train_shape_classifier,
+)
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "toyworld" / "weights" / "ldm"
 

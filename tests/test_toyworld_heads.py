@@ -1,8 +1,8 @@
 """Toy head build at test size: PNGs + CSV -> feature shards -> seed-recipe heads -> truth check, through the real workflow."""
 import json
 
-from bench.models import save_models
 from scorers import load_head
+from sdmodels import save_models
 from toyworld.build_heads import HEADS, HeadBuildConfig, build_heads
 
 

@@ -18,7 +18,7 @@ WEIGHTS = Path(__file__).resolve().parents[1] / "toyworld" / "weights" / "ldm"
 
 @pytest.fixture(scope="module")
 def toy():
-    from bench.models import load_models
+    from sdmodels import load_models
 
     return load_models(str(WEIGHTS), "pretrained")
 
@@ -85,16 +85,16 @@ def test_committed_model_samples(toy):
 
 
 def test_every_backend_runs_on_the_committed_model(toy):
-    from bench.encode import encode_prompts
-    from bench.scorer_setup import ScorerConfig, make_scorer
-    from guidance import BACKENDS, SCORER_KIND, GuidanceConfig, sample
+    from guidance import BACKENDS, GuidanceConfig, build_backend, sample, scorer_kind
+    from scorers.setup import ScorerConfig, make_scorer
     from scorers.tiny_clip import TINY_CLIP_ARCH
+    from sdmodels import encode_prompts
 
     cond = encode_prompts(toy, ["a red circle on a dark green background"])
     for name in BACKENDS:
-        scorer, _ = make_scorer(SCORER_KIND[name], toy, ScorerConfig(clip_arch=TINY_CLIP_ARCH), 32, 32)
+        scorer, _ = make_scorer(scorer_kind(name), toy, ScorerConfig(clip_arch=TINY_CLIP_ARCH), 32, 32)
         sched = toy.scheduler("ddim")
         sched.set_timesteps(2)
         x = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0))
-        res = sample(BACKENDS[name](toy, scorer), sched, x, cond, GuidanceConfig(scale=1.0), cfg_scale=5.0)
+        res = sample(build_backend(name, toy, scorer), sched, x, cond, GuidanceConfig(scale=1.0), cfg_scale=5.0)
         assert torch.isfinite(res.x0).all(), name

@@ -3,7 +3,7 @@ import json
 
 import torch
 
-from bench.scorer_setup import ScorerConfig, make_scorer
+from scorers.setup import ScorerConfig, make_scorer
 from toyworld.pixel_scorer import PixelScorerConfig, train
 
 

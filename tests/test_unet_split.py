@@ -64,3 +64,16 @@ def test_refuses_class_conditional_unet():
     )
     with pytest.raises(ValueError, match="class-conditional"):
         unet_split.check_supported(unet)
+
+
+def test_the_replayed_diffusers_release_is_the_one_installed_and_the_pin_stops_at_the_next():
+    """The split forward copies diffusers' UNet forward: a diffusers outside the pin is a replay nobody checked."""
+    import importlib.metadata
+    import re
+    from pathlib import Path
+
+    installed = importlib.metadata.version("diffusers")
+    assert installed.startswith(unet_split.REPLAYS_DIFFUSERS + "."), (installed, unet_split.REPLAYS_DIFFUSERS)
+    spec = re.search(r'"diffusers([^"]*)"', (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()).group(1)
+    major, minor = map(int, unet_split.REPLAYS_DIFFUSERS.split("."))
+    assert f"<{major}.{minor + 1}" in spec, spec

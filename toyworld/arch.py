@@ -24,8 +24,7 @@ import torch
 from diffusers import AutoencoderKL, AutoencoderTiny, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-from bench.presets import get_preset
-from bench.tokenizer import offline_clip_tokenizer
+from sdmodels import get_preset, offline_clip_tokenizer
 
 IMAGE_SIZE = 32
 TEXT_LENGTH = 16

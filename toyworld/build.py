@@ -2,7 +2,7 @@
 
 One command, deterministic (fixed seeds, one CPU thread per process,
 `torch.use_deterministic_algorithms`), about 10 minutes on a 2-core CPU. It
-writes the diffusers folder layout that `bench.models.load_models(out,
+writes the diffusers folder layout that `sdmodels.load_models(out,
 "pretrained")` reads (unet/, vae/, text_encoder/, tokenizer/, scheduler/,
 tiny_decoder/), the caption check's shape classifier (shape_classifier/),
 weights stored in fp16 (loading upcasts), and BUILD.json: command, configs,
@@ -23,8 +23,8 @@ how the two are scheduled.
 from __future__ import annotations
 
 import argparse
-import json
 import dataclasses
+import json
 import multiprocessing
 import os
 import sys
@@ -98,7 +98,7 @@ def _tiny_job(cfg: TinyDecoderTrainConfig, vae_dir: str, latents_file: str) -> t
 
 def _check_job(out: str, reports: str, cfg: CheckConfig) -> tuple[dict, int, dict]:
     """Caption check and samples grid of the saved model (fp16 on disk, upcast), in the second process."""
-    from bench.models import load_models
+    from sdmodels import load_models
     from toyworld.samples_grid import sample_grid
 
     set_determinism(cfg.seed)
@@ -191,7 +191,7 @@ def _train(scratch: Path, pool: ProcessPoolExecutor, out: Path, cfg: BuildConfig
 
 def _save_and_check(p: dict, out: Path, reports: Path, cfg: BuildConfig, times: dict, start: float, cpu0: float, load0, command: str,
                     pool: ProcessPoolExecutor, after_save: Callable[[Path], dict] | None) -> dict:
-    from bench.models import Models, save_models
+    from sdmodels import Models, save_models
     from toyworld.build_record import machine, versions, write_record
     from toyworld.training import Log
 

@@ -28,14 +28,13 @@ import torch
 from PIL import Image
 from scipy.stats import spearmanr
 
-from bench.models import load_models
 from scorers import save_head
 from scorers.features import FeatureConfig, extract_features
 from scorers.train import TrainConfig, train_head
+from sdmodels import load_models
 
 from .dataset import make_dataset
 
-BASE_MODEL = "toyworld LDM (../ldm beside these heads)"
 HEADS = {  # name -> (kind, noised?)
     "midblock": ("midblock", True),
     "midblock_clean": ("midblock", False),
@@ -69,9 +68,9 @@ def write_images(ds: dict, folder: Path) -> pd.DataFrame:
 
 def check_against_truth(models, head_meta_pairs: dict, check_dir: Path, truth: np.ndarray) -> dict:
     """Spearman of each head's expected rating with the ground truth, on its own kind of features of fresh images."""
+    from scorers.feature_shards import read_manifest
     from scorers.objectives import make_objective_scorer
     from scorers.train import read_columns, shard_paths
-    from scorers.features import read_manifest
 
     out = {}
     for name, (head, meta) in head_meta_pairs.items():
@@ -114,8 +113,8 @@ def build_heads(ldm: str | Path, out: str | Path, cfg: HeadBuildConfig = HeadBui
         truth_rho = check_against_truth(models, trained, tmp / "check", check_ds["truth"])
         for name, (head, meta) in trained.items():
             extra = {**meta.extra, "features": f"toy images seed {cfg.data_seed}", "spearman_truth_fresh": truth_rho[name]}
-            # the LDM is named as it sits beside the heads in a build folder, not by this run's path
-            save_head(out / name, head, replace(meta, base_model=BASE_MODEL, extra=extra))
+            # base_model is the LDM's UNet by content (sdmodels/identity.py): the same in any build folder
+            save_head(out / name, head, replace(meta, extra=extra))
     record = {"config": asdict(cfg), "metrics": metrics, "spearman_truth_fresh": truth_rho}
     (out / "heads.json").write_text(json.dumps(record, indent=2) + "\n")  # no times or paths: rebuilt files compare byte for byte
     record["seconds"] = round(time.perf_counter() - t0, 1)

@@ -85,11 +85,11 @@ def eval_prompts(n: int, seed: int = PROMPT_SEED) -> tuple[list[str], np.ndarray
 @torch.no_grad()
 def generate(models, prompts: list[str], cfg: CheckConfig) -> np.ndarray:
     """Unguided samples, one per prompt, seed cfg.seed + batch index; (N, 3, H, W) in [-1, 1]."""
-    from bench.encode import encode_prompts
-    from guidance import BACKENDS, GuidanceConfig, sample
+    from guidance import GuidanceConfig, build_backend, sample
     from guidance.pixel import decode
+    from sdmodels import encode_prompts
 
-    backend = BACKENDS["none"](models, None)
+    backend = build_backend("none", models, None)
     shape = models.latent_shape(models.resolution, models.resolution)
     out = []
     for k, start in enumerate(range(0, len(prompts), cfg.batch)):
@@ -117,7 +117,7 @@ def check_model(models, shape_net, cfg: CheckConfig = CheckConfig()) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from bench.models import load_models
+    from sdmodels import load_models
     from toyworld.shape_classifier import load_shape_classifier
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -63,7 +63,7 @@ def sample_grid(models, shape_net, out: str | Path, prompts=GRID_PROMPTS, seeds:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from bench.models import load_models
+    from sdmodels import load_models
     from toyworld.shape_classifier import load_shape_classifier
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -4,7 +4,7 @@ The text encoder (a CLIPTextModel fed by the real CLIP tokenizer) is trained
 jointly with the UNet through the denoising loss, as LDM's own text-to-image
 models did, since no pretrained CLIP exists here. Captions are dropped to the
 empty prompt 10% of the time, so the same weights give the unconditional half
-that classifier-free guidance needs (`bench.encode.encode_prompts` encodes
+that classifier-free guidance needs (`sdmodels.encode_prompts` encodes
 the negative prompt "" the same way).
 
 Choices that buy sample quality in a few CPU minutes:
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 from diffusers import DDPMScheduler
-from transformers import CLIPTextModel, CLIPTokenizer
+from transformers import CLIPTokenizer
 
 from toyworld.arch import SCHEDULER_CONFIG, build_text_encoder, build_unet
 from toyworld.training import EMA, Log, batch_indices, lr_at, set_lr
@@ -43,7 +43,7 @@ class UnetTrainConfig:
 
 
 def tokenize(tokenizer: CLIPTokenizer, texts: list[str]) -> torch.Tensor:
-    """Token ids padded to the tokenizer's length, exactly as `bench.encode.encode_text` pads them."""
+    """Token ids padded to the tokenizer's length, exactly as `sdmodels.encode.encode_text` pads them."""
     return tokenizer(texts, padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt").input_ids
 
 

@@ -1,0 +1,108 @@
+"""`python -m bench uplift`: run an uplift sweep (bench/uplift/run.py says what it measures).
+
+    python -m bench uplift --world toy --backends none midu --scales -1 0.5 1 --seeds 16 --out /tmp/u
+    python -m bench uplift --model tiny --weights random --backends none midu --scales -1 1 --seeds 4 --out /tmp/u-tiny
+"""
+from __future__ import annotations
+
+import argparse
+
+from guidance import BACKENDS
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("uplift", help="uplift sweep: backends x scales x prompts x seeds, judged by every scorer", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--world", default=None,
+                   help="add a world's own judges: toy (ground truth, caption checks); its committed model, heads, "
+                        "pixel scorer and prompts fill every option not given")
+    p.add_argument("--model", default=None, help="preset, local diffusers folder or hub id (default: the world's, else tiny)")
+    p.add_argument("--weights", default=None, help="pretrained or random (default: the world's, else random)")
+    p.add_argument("--variant", default=None, help="diffusers weights variant, e.g. fp16 (default: the plain files, else fp16)")
+    p.add_argument("--model-config", default=None, help="preset whose architecture a single-file checkpoint holds (default: inferred)")
+    p.add_argument("--backends", nargs="+", default=["none", "latent", "midu", "pixel"], help=f"from: {', '.join(BACKENDS)}")
+    p.add_argument("--scales", type=float, nargs="+", default=[-1.0, 1.0], help="guidance scales (0 is the unguided baseline)")
+    p.add_argument("--scales-for", action="append", default=[], metavar="BACKEND=S1,S2,...",
+                   help="scales for one backend instead of --scales, e.g. pixel=-1,0.5,1")
+    p.add_argument("--prompt", action="append", dest="prompts", help="prompt (repeat for several; default: the world's)")
+    p.add_argument("--window", type=float, nargs=2, default=(0.0, 1.0), metavar=("START", "END"),
+                   help="fractions of the steps that get guidance, for every backend")
+    p.add_argument("--seeds", type=int, default=8, help="seeds per prompt")
+    p.add_argument("--chunk", type=int, default=16, help="seeds per sampling call")
+    p.add_argument("--steps", type=int, default=25, help="sampling steps")
+    p.add_argument("--cfg-scale", type=float, default=5.0, help="classifier-free guidance scale")
+    p.add_argument("--cfg-scales", type=float, nargs="+", default=[],
+                   help="CFG-only baselines: the unguided sampler at each of these CFG scales, chosen and compared like a backend")
+    p.add_argument("--scheduler", default="ddim", help="ddim, euler or dpmpp")
+    p.add_argument("--head", action="append", default=[], metavar="KIND=STEM", help="trained head for midblock or latent, e.g. midblock=heads/aesthetic")
+    p.add_argument("--transfer-head", action="store_true",
+                   help="guide with heads trained on another model's features (refused otherwise; recorded in the sweep)")
+    p.add_argument("--clip-arch", default=None, help="open_clip architecture or config JSON of the image scorer")
+    p.add_argument("--clip-checkpoint", default=None, help="local open_clip checkpoint of the image scorer")
+    p.add_argument("--aesthetic-mlp", default=None, help="local LAION-layout aesthetic predictor .pth")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--dtype", default="fp32", help="fp32, fp16 or bf16")
+    p.add_argument("--out", required=True, help="sweep folder (rows.jsonl, config.json, images/)")
+    p.add_argument("--resume", action="store_true", help="finish an interrupted sweep in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (it is also off when stderr is not a terminal)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's; 1 is fastest on a shared small machine)")
+    p.set_defaults(func=run)
+
+
+def _heads(items: list[str]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for item in items:
+        kind, sep, stem = item.partition("=")
+        if not sep or kind not in ("midblock", "latent"):
+            raise ValueError(f"--head {item!r}: expected midblock=STEM or latent=STEM")
+        out.append((kind, stem))
+    return tuple(out)
+
+
+def _scales_for(items: list[str]) -> tuple[tuple[str, tuple[float, ...]], ...]:
+    out = []
+    for item in items:
+        backend, sep, values = item.partition("=")
+        try:
+            scales = tuple(float(v) for v in values.split(","))
+        except ValueError:
+            scales = ()
+        if not sep or not scales:
+            raise ValueError(f"--scales-for {item!r}: expected BACKEND=S1,S2,... with numbers, e.g. pixel=-1,0.5,1")
+        if backend not in BACKENDS:
+            raise ValueError(f"--scales-for {item!r}: unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
+        out.append((backend, scales))
+    return tuple(out)
+
+
+def config_from_args(a):
+    """UpliftConfig from the command line (the world's defaults fill what is not given: bench/uplift/resolve.py)."""
+    from bench.uplift.config import make_arms
+    from bench.uplift.resolve import resolve_config
+    from guidance import GuidanceConfig, SamplerConfig
+
+    arms = make_arms(a.backends, a.scales, _scales_for(a.scales_for), [c for c in a.cfg_scales if c != a.cfg_scale])
+    return resolve_config(a.world, arms=arms, prompts=tuple(a.prompts or ()), source=a.model, weights=a.weights, dtype=a.dtype,
+                          device=a.device, heads=dict(_heads(a.head)), transfer=a.transfer_head,
+                          variant=a.variant, model_config=a.model_config,
+                          image={"clip_arch": a.clip_arch, "clip_checkpoint": a.clip_checkpoint, "aesthetic_mlp": a.aesthetic_mlp},
+                          sampler=SamplerConfig(steps=a.steps, cfg_scale=a.cfg_scale, scheduler=a.scheduler),
+                          guidance=GuidanceConfig(window_start=a.window[0], window_end=a.window[1]), seeds=a.seeds, chunk=a.chunk)
+
+
+def run(a) -> int:
+    from bench.uplift.run import run_uplift
+    from scorers.setup import check_scorer_for_model, check_scorer_files
+
+    if a.threads is not None and a.threads < 1:
+        raise ValueError(f"--threads {a.threads}: expected an integer >= 1")
+    cfg = config_from_args(a)
+    for scorer in cfg.judges:  # files, the head's base model and (for presets) its feature shape, before any model loads
+        check_scorer_files(scorer)
+        check_scorer_for_model(scorer.kind, scorer, cfg.model.source, cfg.sampler.height, cfg.sampler.width)
+    if a.threads is not None:
+        import torch
+
+        torch.set_num_threads(a.threads)
+    run_uplift(cfg, a.out, resume=a.resume, progress=not a.quiet)
+    return 0

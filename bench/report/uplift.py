@@ -1,0 +1,124 @@
+"""Uplift report: a sweep folder -> markdown with tables, plots, image grids and headline figures.
+
+    python -m bench uplift-report --sweep results/uplift/toy --out reports/toyworld.md
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from bench.report.headline import merge_headline
+from bench.report.uplift_plots import backend_grid, plot_pareto, plot_uplift_vs_scale
+from bench.report.uplift_sections import (
+    CAPTION_JUDGES, RULE_TEXT, caption_lines, fmt, headline_figures, negative_lines, other_rule_lines, own_judge, parts_lines,
+    reading_lines, show_path, skipped_lines, warning_lines, world_models_lines,
+)
+from bench.report.uplift_costs import SD_LABEL, add_costs, cost_cells, cost_headers
+from bench.store.provenance import REPO_ROOT
+from bench.report.uplift_baselines import cfg_lines
+from bench.uplift.analysis import choose_scales, judge_columns, samples, uplift_table
+from bench.uplift.baselines import against_cfg, cfg_rows, choose_cfg
+from bench.uplift.stats import CI_METHOD, LEVEL, N_RESAMPLES
+from sdmodels.files import write_atomic
+
+CI_TEXT = (f"Intervals are {LEVEL:.0%} {CI_METHOD} bootstrap intervals (scipy.stats.bootstrap, {N_RESAMPLES} resamples) "
+           "of the mean paired difference; n is the number of guided/unguided pairs.")
+MAIN_JUDGES = ("truth", "judge_midblock", "judge_latent", "judge_image")
+
+
+def write_report(sweep: str | Path, out: str | Path, headline: str | Path | None, command: str, sweep_command: str = "",
+                 rule: str = "win") -> Path:
+    sweep, out = Path(sweep), Path(out)
+    if not (sweep / "config.json").is_file():
+        raise FileNotFoundError(f"no uplift sweep in {sweep} (config.json missing): run `python -m bench uplift --out {sweep}` first")
+    cfg = json.loads((sweep / "config.json").read_text())
+    df = samples(sweep / "rows.jsonl")
+    fig_dir = out.parent / (out.stem + "_figures")
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    judges = [j for j in MAIN_JUDGES if j in judge_columns(df)]
+    select = "truth" if "truth" in judges else judges[-1]
+    full = uplift_table(df)
+    cfg_table, table = cfg_rows(full), full[~full.index.isin(cfg_rows(full).index)]  # CFG-only arms report apart
+    best_cfg = choose_cfg(df, select, rule)
+    chosen, gpu_name = add_costs(choose_scales(df, select, rule), REPO_ROOT / "results")
+    other = choose_scales(df, select, next(r for r in RULE_TEXT if r != rule))
+    plot_uplift_vs_scale(table, judges + [j for j in CAPTION_JUDGES if j in judge_columns(df)], fig_dir / "uplift_vs_scale.png")
+    plot_pareto(chosen, select, fig_dir / "pareto.png")
+
+    trained = {"model": not cfg["random_weights"],
+               **{f"{k} scorer": not d.get("random_weights", True) for k, d in cfg.get("scorers", {}).items() if d.get("kind")}}
+    title = "trained weights" if all(trained.values()) else "random weights: " + ", ".join(k for k, v in trained.items() if not v)
+    lines = [f"# Uplift report: {show_path(cfg['config']['model']['source'])} ({title})", ""]
+    lines += [f"Made by `{command}` from the sweep in `{sweep}`" + (f", run by `{sweep_command}`." if sweep_command else "."), ""]
+    commits = df.groupby(df.git_commit.fillna("unknown")).size() if "git_commit" in df else pd.Series(dtype=int)
+    if len(commits):
+        lines += ["Rows from code " + ", ".join(f"`{c}` ({n} samples)" for c, n in commits.items()) + ".", ""]
+    lines += ["Weights: " + ", ".join(f"{k} {'trained' if v else '**random**'}" for k, v in trained.items()) + ".", ""]
+    if cfg["random_weights"]:
+        lines += ["**Random weights: these uplifts say nothing about image quality; they only exercise the machinery.**", ""]
+    elif not all(trained.values()):
+        lines += ["**Some scorers have random weights: their rows say nothing about quality, and no gain is read against them.**", ""]
+    n_seeds, n_prompts = df.seed.nunique(), df.prompt_idx.nunique()
+    lines += [f"{n_prompts} prompts x {n_seeds} seeds per cell, {cfg['config']['sampler']['steps']} {cfg['config']['sampler']['scheduler']} steps, "
+              f"CFG {cfg['config']['sampler']['cfg_scale']}, gradient {cfg['config']['guidance']['grad_norm']}-normalised onto the {cfg['config']['guidance']['target']}.", ""]
+    independent = select == "truth" or trained.get(f"{select.removeprefix('judge_')} scorer", False)
+    lines += reading_lines(chosen, table, select, independent)
+    lines += warning_lines(df, table)
+    if cfg["config"].get("world") == "toy":
+        lines += world_models_lines(cfg["config"]["model"]["source"])
+    heads = cost_headers(gpu_name)
+    lines += ["## Chosen scale per backend (held-out seeds)", "",
+              f"For each backend the positive scale with {RULE_TEXT[rule]} of `{select}` on the first "
+              f"{int(chosen.n_calibration_seeds.iloc[0])} seeds is measured on the other {int(chosen.n_heldout_seeds.iloc[0])} "
+              f"(n = {int(chosen.n.iloc[0])} pairs per backend). {CI_TEXT}", "",
+              "| backend | scale | judge | uplift | 95% CI | win rate | " + " | ".join(heads) + " |", "|---|---|---|---|---|---|" + "---|" * len(heads)]
+    for _, r in chosen[chosen.judge.isin(judges)].sort_values(["backend", "judge"]).iterrows():
+        lines.append(f"| {r.backend} | {r.scale:g} | {r.judge} | {fmt(r.uplift)} | [{fmt(r.ci_low)}, {fmt(r.ci_high)}] | "
+                     f"{r.win_rate:.2f} | {cost_cells(r)} |")
+    lines += ["", "Two cost axes, not to be mixed up: the toy step time is the median guided step of this sweep's own run "
+              "(device and load as the sweep found them; at toy size the decoder is nearly free and per-op overhead dominates); "
+              f"the FLOP ratio is the cost model's for the same step at {SD_LABEL} (`results/costmodel`, `make costmodel`); "
+              "measured costs at Stable Diffusion scale are in `reports/cost.md`.", ""]
+    lines += [f"![uplift vs scale]({fig_dir.name}/uplift_vs_scale.png)", "", f"![pareto]({fig_dir.name}/pareto.png)", ""]
+    lines += ["## Every cell (all seeds)", "", "| backend | scale | " + " | ".join(judges) + " |", "|---|---|" + "---|" * len(judges)]
+    for (b, s), g in table.groupby(["backend", "scale"]):
+        by = g.set_index("judge")
+        lines.append(f"| {b} | {s:g} | " + " | ".join(f"{fmt(by.uplift[j])} ({by.win_rate[j]:.2f})" if j in by.index else "-" for j in judges) + " |")
+    lines += ["", f"Each entry: mean paired uplift against the unguided sample of the same seed and prompt (win rate), "
+              f"n = {int(table.n.max())} pairs.", ""]
+    lines += other_rule_lines(other, select)
+    lines += parts_lines(chosen)
+    lines += caption_lines(chosen, table)
+    lines += negative_lines(table, select)
+    versus = against_cfg(df, chosen, best_cfg, select) if best_cfg is not None else None
+    lines += cfg_lines(cfg_table, best_cfg, versus, select)
+    lines += skipped_lines(sweep, cfg["config"]["model"]["dtype"])
+    lines += ["## Reward hacking", "", "Where a backend's own scorer rises more than the independent judges, it is fitting its scorer's blind spots:", ""]
+    lines += ["| backend | scale | own judge uplift | ground-truth / independent uplift |", "|---|---|---|---|"]  # chosen scale, held-out seeds
+    for _, r in chosen[chosen.judge == select].iterrows():
+        own = chosen[(chosen.backend == r.backend) & (chosen.judge == own_judge(r.backend))]  # held-out seeds, as r
+        if len(own):
+            lines.append(f"| {r.backend} | {r.scale:g} | {fmt(own.uplift.iloc[0])} | {fmt(r.uplift)} |")
+    lines += ["", "## Image grids", ""]
+    scales = sorted({0.0, *table.scale.unique()})
+    seeds = sorted(df.seed.unique())[: cfg["config"]["grid_seeds"]]
+    for backend in sorted(table.backend.unique()):
+        g = backend_grid(sweep, backend, scales, seeds, fig_dir / f"grid_{backend}.png")
+        if g is not None:
+            lines += [f"![{backend}]({fig_dir.name}/{g.name})", ""]
+    write_atomic(out, "\n".join(lines) + "\n")
+
+    if headline is not None:
+        per = headline_figures(chosen, table, select)
+        for _, r in (versus.iterrows() if versus is not None else ()):
+            per[r.backend].update({"best_cfg_only": float(best_cfg.arm.split("=")[-1]), "vs_best_cfg_uplift": r.uplift,
+                                   "vs_best_cfg_ci_low": r.ci_low, "vs_best_cfg_ci_high": r.ci_high})
+        for _, r in other[other.judge == select].iterrows():
+            per[r.backend].update({f"gt_scale_by_{r.rule}": float(r.scale), f"gt_uplift_by_{r.rule}": r.uplift,
+                                   f"gt_uplift_ci_low_by_{r.rule}": r.ci_low, f"win_rate_by_{r.rule}": r.win_rate})
+        merge_headline(headline, "toyworld", per,
+                       {"report": str(out), "judge": select, "selection_rule": rule, "command": command, "sweep_command": sweep_command,
+                        "random_weights": cfg["random_weights"]})
+    return out

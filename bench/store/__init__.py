@@ -1,0 +1,1 @@
+"""What every measuring job shares: the kill-safe row store, the resumable sweep runner, provenance."""

@@ -1,0 +1,104 @@
+"""The uplift sweep's configuration: one tree of the sampler's, guidance's, model's and scorers' own configs.
+
+A sweep is a base configuration and a list of arms. An arm is a backend and the
+fields it changes (`scale` for guided arms; any field of `SamplerConfig` or
+`GuidanceConfig` may vary, e.g. `cfg_scale` or `window_start`), applied with
+`dataclasses.replace`. Cells are arms x prompts x chunks of seeds; every arm
+pairs with the reference arm (`none`, nothing changed) at the same seed and
+prompt. The world, when one is named, is resolved here and nowhere else.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+
+from guidance import GuidanceConfig, SamplerConfig, check_backend, scorer_kind
+from scorers.setup import KINDS, ScorerConfig
+from sdmodels import ModelSpec, check_scheduler
+
+SAMPLER_FIELDS = {f.name for f in fields(SamplerConfig)} - {"seed", "batch"}  # the sweep sets seeds and batches itself
+GUIDANCE_FIELDS = {f.name for f in fields(GuidanceConfig)}
+REFERENCE = "none"
+
+
+@dataclass(frozen=True)
+class Arm:
+    backend: str
+    set: tuple[tuple[str, object], ...] = ()  # (field, value) of SamplerConfig / GuidanceConfig, e.g. (("scale", 0.5),)
+
+    def __post_init__(self):
+        check_backend(self.backend)
+        for name, _ in self.set:
+            if name not in SAMPLER_FIELDS | GUIDANCE_FIELDS:
+                raise ValueError(f"arm {self.backend}: {name!r} is not a sampler or guidance field; "
+                                 f"expected one of {', '.join(sorted(SAMPLER_FIELDS | GUIDANCE_FIELDS))}")
+
+    @property
+    def label(self) -> str:
+        return " ".join([self.backend, *(f"{k}={v:+g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.set)])
+
+    @property
+    def is_reference(self) -> bool:
+        return self.backend == REFERENCE and not self.set
+
+
+def make_arms(backends, scales, scales_by_backend=(), cfg_scales=()) -> tuple[Arm, ...]:
+    """`none` once, every guided backend at each of its scales (0 is `none` itself: not repeated), and a CFG-only
+    arm (`none` at another `cfg_scale`) for each of `cfg_scales`."""
+    per = dict(scales_by_backend)
+    arms = []
+    for b in backends:
+        check_backend(b)
+        if b == REFERENCE:
+            arms.append(Arm(b))
+            continue
+        arms += [Arm(b, (("scale", float(s)),)) for s in per.get(b, scales) if s != 0.0]
+    arms += [Arm(REFERENCE, (("cfg_scale", float(c)),)) for c in cfg_scales]
+    return tuple(arms)
+
+
+@dataclass(frozen=True)
+class UpliftConfig:
+    prompts: tuple[str, ...]
+    model: ModelSpec = field(default_factory=ModelSpec)
+    sampler: SamplerConfig = field(default_factory=lambda: SamplerConfig(steps=25, cfg_scale=5.0))
+    guidance: GuidanceConfig = field(default_factory=GuidanceConfig)  # the base; each arm sets its own scale
+    judges: tuple[ScorerConfig, ...] = tuple(ScorerConfig(k) for k in KINDS)  # every sample is judged by each; a backend is guided by its kind's
+    arms: tuple[Arm, ...] = make_arms(("none", "latent", "midu", "pixel"), (-1.0, 1.0))
+    seeds: int = 8
+    seed0: int = 0
+    chunk: int = 16  # seeds per sampling call
+    grid_seeds: int = 4  # seeds whose images are kept, for the grids
+    world: str | None = None  # "toy": add the world's ground-truth and caption judges
+
+    def __post_init__(self):
+        if not any(a.is_reference for a in self.arms):
+            raise ValueError("the uplift sweep needs the 'none' backend: every guided sample pairs with its unguided one")
+        if len({a.label for a in self.arms}) != len(self.arms):
+            raise ValueError("two arms of the sweep are the same: " + ", ".join(a.label for a in self.arms))
+        if self.seeds < 1 or self.chunk < 1:
+            raise ValueError(f"seeds={self.seeds}, chunk={self.chunk}: expected integers >= 1")
+        if not self.prompts:
+            raise ValueError("expected at least one prompt")
+        if self.sampler.seed != 0 or self.sampler.batch != 1:
+            raise ValueError("the sweep sets seeds and batches itself: use seeds, seed0 and chunk")
+        if self.guidance.scale != 0.0:
+            raise ValueError("the base guidance scale must be 0: each arm sets its own")
+        kinds = [j.kind for j in self.judges]
+        if len(set(kinds)) != len(kinds) or not set(kinds) <= set(KINDS):
+            raise ValueError(f"judges {kinds}: expected at most one scorer of each kind ({', '.join(KINDS)})")
+        check_scheduler(self.sampler.scheduler)
+        for arm in self.arms:
+            self.arm_configs(arm)  # every arm's fields must make valid configs
+
+    def arm_configs(self, arm: Arm) -> tuple[SamplerConfig, GuidanceConfig]:
+        """The sampler and guidance configurations one arm runs with."""
+        s = replace(self.sampler, **{k: v for k, v in arm.set if k in SAMPLER_FIELDS})
+        g = replace(self.guidance, **{k: v for k, v in arm.set if k in GUIDANCE_FIELDS})
+        return s, g
+
+    def scorer(self, kind: str | None) -> ScorerConfig | None:
+        """The judge of `kind`, which also guides the backends that read that kind."""
+        return next((j for j in self.judges if j.kind == kind), None)
+
+    def guide(self, backend: str) -> ScorerConfig | None:
+        return self.scorer(scorer_kind(backend))

@@ -1,0 +1,159 @@
+"""The uplift sweep: arms x prompts x seeds, every final sample judged by every scorer.
+
+Each cell (arm, prompt, chunk of seeds) samples from per-seed noise, so a
+seed's sample does not depend on how seeds are chunked, and pairs with the
+unguided sample of the same seed and prompt (the `none` arm; a guided backend
+at scale 0 runs exactly that computation, so it is not repeated). Every sample
+is judged by each scorer (the mid-block head, the latent head, the image
+scorer: the cross-scorer matrix) and by the world's own judges where one
+exists (the toy world's ground truth and caption checks). A cell writes one
+flat row per sample; the sweep's configuration is written once, to
+`config.json`. Rows go to a RowStore, so a killed sweep resumes where it stopped.
+
+    python -m bench uplift --world toy --out results/uplift/toy --seeds 64
+    python -m bench uplift --model tiny --weights random --backends none midu --scales -1 1 --seeds 4 --out /tmp/u
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from sdmodels.files import write_atomic
+from bench.store.lock import FolderLock
+from bench.store.rows import RowStore
+from bench.store.sweep import run_sweep
+from bench.uplift.config import GUIDANCE_FIELDS, SAMPLER_FIELDS, Arm, UpliftConfig
+from bench.uplift.identity import check_same_sweep, identity
+from bench.uplift.kit import Kit, build_kit, judge
+from guidance import build_backend, ran_as, sample
+from guidance.pixel import decode
+from sdmodels import encode_prompts, to_pil
+
+ARM_FIELDS = SAMPLER_FIELDS | GUIDANCE_FIELDS
+
+
+def cells(cfg: UpliftConfig) -> list[dict]:
+    """One flat configuration per (arm, prompt, chunk of seeds): the arm's fields are keys, so they enter the row hash."""
+    out = []
+    for arm in cfg.arms:
+        for p in range(len(cfg.prompts)):
+            for start in range(cfg.seed0, cfg.seed0 + cfg.seeds, cfg.chunk):
+                stop = min(start + cfg.chunk, cfg.seed0 + cfg.seeds)
+                out.append({"backend": arm.backend, "scale": 0.0, **dict(arm.set), "prompt_idx": p, "seed_start": start, "seed_stop": stop})
+    return out
+
+
+def arm_of(cell: dict) -> Arm:
+    """The arm a cell or row belongs to, from its flat keys."""
+    return Arm(cell["backend"], tuple((k, v) for k, v in cell.items() if k in ARM_FIELDS and not (k == "scale" and v == 0.0)))
+
+
+class TimedBackend:
+    """Wall time of each backend call (synchronised on CUDA), for latency alongside uplift."""
+
+    def __init__(self, backend):
+        self.backend, self.guided_ms, self.all_ms = backend, [], []
+        self.name = backend.name
+
+    def __call__(self, step):
+        sync = torch.cuda.synchronize if step.x.is_cuda else (lambda: None)
+        sync()
+        t0 = time.perf_counter()
+        out = self.backend(step)
+        sync()
+        ms = (time.perf_counter() - t0) * 1e3
+        self.all_ms.append(ms)
+        if step.want_grad:
+            self.guided_ms.append(ms)
+        return out
+
+
+def run_cell(kit: Kit, cfg: UpliftConfig, cell: dict, image_dir: Path | None) -> list[dict]:
+    """The cell's rows, one per sample."""
+    m, arm = kit.models, arm_of(cell)
+    sampler, guidance = cfg.arm_configs(arm)
+    inner = build_backend(arm.backend, m, kit.scorers.get(_kind(cfg, arm.backend)))
+    backend = TimedBackend(inner)
+    seeds = list(range(cell["seed_start"], cell["seed_stop"]))
+    prompts = [cfg.prompts[cell["prompt_idx"]]] * len(seeds)
+    cond = encode_prompts(m, prompts, "", kit.height, kit.width)
+    sched = m.scheduler(sampler.scheduler)
+    sched.set_timesteps(sampler.steps, device=m.device)
+    noise = torch.stack([torch.randn(m.latent_shape(kit.height, kit.width), generator=torch.Generator().manual_seed(s)) for s in seeds])
+    res = sample(backend, sched, noise.to(m.device, m.dtype) * sched.init_noise_sigma, cond, guidance, sampler.cfg_scale)
+    with torch.no_grad():
+        images = decode(m.vae, res.x0).clamp(-1, 1)  # judged as saved: the PNG clamps too
+    judged = judge(kit, res.x0, cond, images, prompts)
+    guided = sum(s.guided for s in res.steps)
+    cell_cols = {"step_ms": float(np.median(backend.all_ms)),
+                 "guided_step_ms": float(np.median(backend.guided_ms)) if backend.guided_ms else None}
+    base = {k: v for k, v in cell.items() if k not in ("seed_start", "seed_stop")}
+    base["prompt_truncated"] = cfg.prompts[cell["prompt_idx"]] in kit.overlong
+    if ran_as(inner) != arm.backend:
+        base["ran_as"] = ran_as(inner)
+    rows = [{**base, "seed": s, **{k: v[i] for k, v in judged.items()},
+             "nonfinite_steps": sum(i in st.nonfinite_idx for st in res.steps),  # steps whose guidance this sample skipped
+             "saturated_steps": sum(i in st.saturated_idx for st in res.steps),
+             "guided_steps": guided, **cell_cols} for i, s in enumerate(seeds)]
+    if image_dir is not None:
+        _save_images(image_dir, arm, cell, seeds, images, cfg.seed0 + cfg.grid_seeds)
+    return rows
+
+
+def _kind(cfg: UpliftConfig, backend: str) -> str | None:
+    guide = cfg.guide(backend)
+    return None if guide is None else guide.kind
+
+
+def _save_images(image_dir: Path, arm: Arm, cell: dict, seeds: list[int], images: torch.Tensor, below: int) -> None:
+    keep = [i for i, s in enumerate(seeds) if s < below]
+    folder = image_dir / arm.backend / ("s" + "_".join(("" if k == "scale" else k) + _signed(v) for k, v in (arm.set or (("scale", 0.0),))))
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, im in zip(keep, to_pil(images[keep])):
+        im.save(folder / f"p{cell['prompt_idx']}_seed{seeds[i]}.png")
+
+
+def _signed(v) -> str:
+    return f"{v:+g}" if isinstance(v, (int, float)) else f"-{v}"
+
+
+def _holds_a_sweep(out: Path) -> bool:
+    return out.is_dir() and any(p.name != ".lock" for p in out.iterdir())
+
+
+def run_uplift(cfg: UpliftConfig, out: str | Path, resume: bool = False, log: Callable[[str], None] = print,
+               progress: bool = True) -> Path:
+    """Run (or, with resume, finish) the sweep in `out`; one writer at a time, its identity fixed at creation."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file: expected a sweep folder (new, or one to --resume)")
+    if not resume and _holds_a_sweep(out):
+        raise ValueError(f"{out} already holds a sweep: pass --resume to finish it, or choose another --out")
+    ident = identity(cfg)
+    with FolderLock(out):
+        config_path, store = out / "config.json", RowStore(out / "rows.jsonl")
+        if config_path.exists():
+            if not resume:
+                raise ValueError(f"{out} already holds a sweep: pass --resume to finish it, or choose another --out")
+            check_same_sweep(config_path, ident)
+        elif store.rows():
+            raise ValueError(f"{out} holds rows but no config.json: its identity is lost; start the sweep in another --out")
+        kit = build_kit(cfg)
+        if not config_path.exists():  # written once, when the sweep is made
+            write_atomic(config_path, json.dumps({**ident, "scorers": kit.scorer_desc, "random_weights": kit.models.random_weights},
+                                                 indent=2) + "\n")
+
+        def on_cell(rows: list[dict]) -> None:
+            r = rows[0]
+            first, last = r.get("seed", r.get("seed_start")), rows[-1].get("seed", r.get("seed_stop", 0) - 1)
+            log(f"{arm_of(r).label} prompt {r['prompt_idx']} seeds {first}..{last}: {r['status']} ({r['row_wall_s']} s)")
+
+        s = run_sweep(cells(cfg), lambda cell: run_cell(kit, cfg, cell, out / "images"), store, resume=True, on_cell=on_cell,
+                      progress=progress)
+    log(f"{s.ran} cells run, {s.skipped} already done, {s.oom} out of memory -> {store.path}")
+    return store.path

@@ -47,11 +47,11 @@ def _plain(v):
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
 
 
-def headline(runs: list[dict]) -> tuple[dict, dict]:
-    ref, run = reference_rows(runs)
+def headline(runs: list[dict], reference: dict = REFERENCE, gpu_only: bool = True) -> tuple[dict, dict]:
+    ref, run = reference_rows(runs, reference, gpu_only)
     if ref is None:
         return {}, {"status": "no GPU cost run of the reference configuration yet: bash scripts/gpu_cost.sh on a GPU",
-                    "reference": REFERENCE}
+                    "reference": reference}
     per = {}
     for name in _sorted(ref[ref["mode"] == "eager"])["backend"]:
         ratio, lo, hi, source = reference_latency(ref, name)
@@ -59,7 +59,7 @@ def headline(runs: list[dict]) -> tuple[dict, dict]:
         per[name] = {"latency_ratio": ratio, "latency_ratio_lo": lo, "latency_ratio_hi": hi, "latency_source": source,
                      "extra_peak_mem_gib": e["extra_peak_mem_gib"] if e is not None and pd.notna(e["extra_peak_mem_gib"]) else None}
     per = {k: {kk: _plain(vv) for kk, vv in v.items()} for k, v in per.items()}
-    about = {"reference": REFERENCE, "gpu_name": run["gpu"], "run": str(run["path"]), "command": run["meta"].get("command"),
+    about = {"reference": reference, "gpu_name": run["gpu"], "run": str(run["path"]), "command": run["meta"].get("command"),
              "random_weights": bool(ref["random_weights"].iloc[0]), "latency_sources": LATENCY_SOURCES,
              "extra_peak_mem": "eager peak allocated above the weights, minus the unguided step's"}
     return per, about

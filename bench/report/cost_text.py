@@ -21,11 +21,13 @@ RANDOM_WEIGHTS = """\
 
 NO_GPU = """\
 **No GPU figures yet.** The run is ready as one script for a GPU machine
-(`scripts/gpu_cost.sh`: it installs the wheels it is given in `.whl/`; runs SD 2.1-base at fp16 / 512 px / batch 1 and 4 for every
-backend in eager and CUDA-graph modes with profiles, then the batch and
-resolution scaling, SD 1.5, the pytest benchmarks and torch.compile; and
-regenerates this report). It guards a 10-minute call and prints the phases
-left for a second call:
+(`scripts/gpu_cost.sh`: it installs the wheels it is given in `.whl/`, then in one
+run of at most 8.5 minutes, essentials first: the CUDA-only correctness tests,
+the headline (SD 2.1-base, fp16, 512 px, batch 4, every backend, eager and
+CUDA-graph replay, one profiled step each), the pytest benchmarks at batch 4 and
+batch 1 of the headline configuration; it regenerates this report and names
+the phases left for the next GPU window: batch and resolution scaling, SD 1.5,
+torch.compile):
 
     bash scripts/fetch_wheels.sh        # here, once: the wheels a bare GPU image lacks, into .whl/
     bash scripts/gpu_cost.sh            # on the GPU machine, in a copy of the checkout with .whl/; OUT=<empty folder>

@@ -27,6 +27,9 @@ def add_parser(sub) -> None:
     p.add_argument("--prompt", action="append", dest="prompts", help="prompt (repeat for several; default: the world's)")
     p.add_argument("--window", type=float, nargs=2, default=(0.0, 1.0), metavar=("START", "END"),
                    help="fractions of the steps that get guidance, for every backend")
+    p.add_argument("--recurrence", type=int, default=1,
+                   help="redo each guided step N times, taking the sample back to the step's timestep with fresh noise (single-step schedulers)")
+    p.add_argument("--iterations", type=int, default=1, help="gradient updates of x_t per guided step, each re-running the backend (target latent)")
     p.add_argument("--seeds", type=int, default=8, help="seeds per prompt")
     p.add_argument("--chunk", type=int, default=16, help="seeds per sampling call")
     p.add_argument("--steps", type=int, default=25, help="sampling steps")
@@ -87,7 +90,8 @@ def config_from_args(a):
                           variant=a.variant, model_config=a.model_config,
                           image={"clip_arch": a.clip_arch, "clip_checkpoint": a.clip_checkpoint, "aesthetic_mlp": a.aesthetic_mlp},
                           sampler=SamplerConfig(steps=a.steps, cfg_scale=a.cfg_scale, scheduler=a.scheduler),
-                          guidance=GuidanceConfig(window_start=a.window[0], window_end=a.window[1]), seeds=a.seeds, chunk=a.chunk)
+                          guidance=GuidanceConfig(window_start=a.window[0], window_end=a.window[1], recurrence=a.recurrence,
+                                                          iterations=a.iterations), seeds=a.seeds, chunk=a.chunk)
 
 
 def run(a) -> int:

@@ -56,7 +56,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("costmodel", help="FLOPs and saved-for-backward bytes of one guided step per backend (meta device)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="+", default=["sd15", "sd21-base"], help=f"presets ({', '.join(PRESETS)}) or local diffusers folders")
-    p.add_argument("--backends", nargs="+", default=list(BACKENDS), help=f"backends (default all): {', '.join(BACKENDS)}; 'none' is always added")
+    p.add_argument("--backends", nargs="+", default=list(BACKENDS), help=f"backends (default all): {', '.join(BACKENDS)}, or your own; 'none' is always added")
     p.add_argument("--batches", nargs="+", type=int, default=[1, 4], help="batch sizes (samples per CFG half)")
     p.add_argument("--sizes", nargs="+", type=int, default=None, help="square image sizes in pixels (default: each model's own)")
     p.add_argument("--dtypes", nargs="+", default=["fp16"], help=f"dtypes for the saved bytes (FLOPs do not depend on them): {', '.join(TORCH_DTYPES)}")

@@ -20,7 +20,7 @@ def add_parser(sub) -> None:
     p.add_argument("--weights", default="random", help=f"one of {', '.join(WEIGHTS)}; random builds the full architecture with no download")
     p.add_argument("--model-config", default=None, help="preset whose architecture a single-file checkpoint holds (default: inferred from its keys)")
     p.add_argument("--variant", default=None, help="diffusers weights variant, e.g. fp16 (default: the plain files, else fp16)")
-    p.add_argument("--backend", default="midu", help=f"guidance backend: {', '.join(BACKENDS)}")
+    p.add_argument("--backend", default="midu", help=f"guidance backend: {', '.join(BACKENDS)}, an installed plugin, or module:attribute (README: your own backend)")
     p.add_argument("--prompt", action="append", dest="prompts", help="prompt (repeat for several)")
     p.add_argument("--negative-prompt", default="", help="prompt of the unconditional CFG half")
     p.add_argument("--scale", type=float, default=0.0, help="guidance scale; negative pushes the scorer down")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from guidance import BACKENDS
+from guidance import BACKENDS, check_backend
 
 
 def add_parser(sub) -> None:
@@ -20,7 +20,7 @@ def add_parser(sub) -> None:
     p.add_argument("--weights", default=None, help="pretrained or random (default: the world's, else random)")
     p.add_argument("--variant", default=None, help="diffusers weights variant, e.g. fp16 (default: the plain files, else fp16)")
     p.add_argument("--model-config", default=None, help="preset whose architecture a single-file checkpoint holds (default: inferred)")
-    p.add_argument("--backends", nargs="+", default=["none", "latent", "midu", "pixel"], help=f"from: {', '.join(BACKENDS)}")
+    p.add_argument("--backends", nargs="+", default=["none", "latent", "midu", "pixel"], help=f"from: {', '.join(BACKENDS)}, or your own (README: your own backend)")
     p.add_argument("--scales", type=float, nargs="+", default=[-1.0, 1.0], help="guidance scales (0 is the unguided baseline)")
     p.add_argument("--scales-for", action="append", default=[], metavar="BACKEND=S1,S2,...",
                    help="scales for one backend instead of --scales, e.g. pixel=-1,0.5,1")
@@ -72,8 +72,10 @@ def _scales_for(items: list[str]) -> tuple[tuple[str, tuple[float, ...]], ...]:
             scales = ()
         if not sep or not scales:
             raise ValueError(f"--scales-for {item!r}: expected BACKEND=S1,S2,... with numbers, e.g. pixel=-1,0.5,1")
-        if backend not in BACKENDS:
-            raise ValueError(f"--scales-for {item!r}: unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
+        try:
+            check_backend(backend)
+        except ValueError as e:
+            raise ValueError(f"--scales-for {item!r}: {e}") from None
         out.append((backend, scales))
     return tuple(out)
 

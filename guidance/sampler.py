@@ -91,8 +91,8 @@ def sample(
             x_prev = scheduler.step(out, t, x, **(step_kwargs or {}), return_dict=False)[0]
             if not stats.guided or r + 1 == guidance.recurrence:
                 break
-            # where the step landed: the schedule's next timestep (DDIM steps by num_train_timesteps // steps, which
-            # is that spacing for the leading and linspace spacings SD uses), or past the last one
+            # where the step landed: the schedule's next timestep (DDIM steps by num_train_timesteps // steps, which is
+            # that spacing under the "leading" spacing of SD's configs; others may differ by a timestep), or past the last
             t_prev = timesteps[i + 1] if i + 1 < n else t
             alpha_bar_prev = alpha_bar_at(alphas_cumprod, t_prev) if i + 1 < n else final_alpha_bar(scheduler)
             x_vp = x_prev * input_scale(scheduler, t_prev)  # the scheduler now stands at the next step

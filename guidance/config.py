@@ -21,6 +21,12 @@ class GuidanceConfig:
     grad_norm="rms" divides each sample's gradient by its root-mean-square,
     making `scale` comparable across backends whose raw gradients differ by
     orders of magnitude.
+    recurrence=N redoes each guided step N times, taking the stepped sample back
+    to the step's timestep with the one-step forward transition between them
+    (Universal Guidance's self-recurrence); iterations=M applies M successive
+    gradient updates to x_t at the same timestep, each re-running the backend,
+    before the scheduler steps (target="latent" only: the eps target moves no
+    x_t). A guided step then makes N * M backend calls; 1 and 1 is the plain step.
     """
 
     scale: float = 0.0
@@ -29,6 +35,8 @@ class GuidanceConfig:
     every_k: int = 1
     grad_norm: str = "rms"
     target: str = "latent"
+    recurrence: int = 1
+    iterations: int = 1
 
     def __post_init__(self):
         if not math.isfinite(self.scale):
@@ -43,6 +51,16 @@ class GuidanceConfig:
             raise ValueError(f"grad_norm={self.grad_norm!r}: expected one of {GRAD_NORMS}")
         if self.target not in TARGETS:
             raise ValueError(f"target={self.target!r}: expected one of {TARGETS}")
+        for name in ("recurrence", "iterations"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)}: expected an integer >= 1")
+        if self.iterations > 1 and self.target != "latent":
+            raise ValueError(f"iterations={self.iterations} updates x_t: it needs target='latent', not {self.target!r}")
+
+    @property
+    def calls_per_guided_step(self) -> int:
+        """Backend calls (each a UNet run of both CFG halves with its gradient) one guided step makes."""
+        return self.recurrence * self.iterations
 
     def active(self, i: int, n: int) -> bool:
         """Whether step i of n gets guidance (window in fractions of n, then every k-th)."""

@@ -65,3 +65,13 @@ def input_scale(scheduler, t: Tensor) -> float:
     """Factor c with `scale_model_input(x, t) == c * x`: 1 for DDIM/DPM, sqrt(alpha_bar) for Euler."""
     one = torch.ones(1, dtype=torch.float32)
     return float(scheduler.scale_model_input(one, t))
+
+
+def renoise(x_prev: Tensor, alpha_bar: float, alpha_bar_prev: float, noise: Tensor) -> Tensor:
+    """The one-step forward transition q(x_t | x_prev) of VP latents: back from the step's target to its timestep.
+
+    x_t = sqrt(alpha_bar / alpha_bar_prev) x_prev + sqrt(1 - alpha_bar / alpha_bar_prev) noise, so a sample
+    of q(x_prev | x0) becomes one of q(x_t | x0) (Universal Guidance's self-recurrence).
+    """
+    ratio = alpha_bar / alpha_bar_prev
+    return math.sqrt(ratio) * x_prev + math.sqrt(1 - ratio) * noise.to(x_prev.dtype)

@@ -5,7 +5,9 @@ model (both CFG halves, and its gradient when asked), the loop combines the
 halves with classifier-free guidance, applies the guidance gradient and steps
 the scheduler. No backend or scheduler branches: schedulers differ only
 through `scale_model_input` (see `prediction.py`), backends only through
-the `Backend` call.
+the `Backend` call. A guided step may be redone (`recurrence`) or make several
+gradient updates before it steps (`iterations`); both default to the plain
+step, which they then are exactly.
 """
 from __future__ import annotations
 
@@ -13,11 +15,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 
+import torch
+
 from torch import Tensor
 
 from .config import GuidanceConfig
 from .grad_checks import checked
-from .prediction import alpha_bar_at, from_eps, input_scale, to_eps
+from .prediction import alpha_bar_at, from_eps, input_scale, renoise, to_eps
 from .protocol import Backend, Conditioning, StepIn
 
 
@@ -32,6 +36,8 @@ class StepStats:
     nonfinite_idx: tuple[int, ...] = ()  # which samples of the batch those were
     saturated: int = 0  # samples whose gradient was too small to carry a direction (guidance skipped; grad_checks.py)
     saturated_idx: tuple[int, ...] = ()
+    calls: int = 0  # backend calls (UNet runs of both CFG halves) this step made: recurrence x iterations when guided
+    updates: int = 0  # gradient updates applied this step
 
 
 @dataclass
@@ -61,12 +67,15 @@ def sample(
     cfg_scale: float,
     step_kwargs: dict | None = None,
     on_step: Callable[[StepStats], None] | None = None,
+    generator: torch.Generator | list[torch.Generator] | None = None,
 ) -> SampleResult:
     """Run the reverse process from `x` (already scaled by `init_noise_sigma`).
 
     `scheduler` must have had `set_timesteps` called. `step_kwargs` go to
-    `scheduler.step` (e.g. DDIM's eta and generator).
+    `scheduler.step` (e.g. DDIM's eta and generator). `generator` (one, or one per
+    sample) draws the noise that takes a redone step back to its timestep.
     """
+    check_recurrence(scheduler, guidance.recurrence)
     prediction_type = scheduler.config.prediction_type
     alphas_cumprod = scheduler.alphas_cumprod
     timesteps = scheduler.timesteps
@@ -74,26 +83,79 @@ def sample(
     steps: list[StepStats] = []
     for i, t in enumerate(timesteps):
         want_grad = guidance.active(i, n)
-        x_in = scheduler.scale_model_input(x, t)
         alpha_bar = alpha_bar_at(alphas_cumprod, t)
-        step = backend(StepIn(x=x_in, t=t, alpha_bar=alpha_bar, prediction_type=prediction_type, cond=cond, want_grad=want_grad))
-        out = cfg_combine(step.out_uncond, step.out_cond, cfg_scale)
-        guided = want_grad and step.grad is not None  # `none` returns no gradient
-        stats = StepStats(i=i, t=float(t), guided=guided)
-        if guided:
-            grad, stats.nonfinite_idx, stats.saturated_idx, stats.grad_rms = checked(step, x_in)
-            stats.nonfinite, stats.saturated = len(stats.nonfinite_idx), len(stats.saturated_idx)
-            if step.score is not None:
-                stats.score_mean = float(step.score.float().mean())
-            g = normalise(grad, guidance.grad_norm) * guidance.scale
-            if guidance.target == "eps":
-                eps = to_eps(out, x_in, alpha_bar, prediction_type)
-                out = from_eps(eps - math.sqrt(1 - alpha_bar) * g.to(eps.dtype), x_in, alpha_bar, prediction_type)
-            else:
-                # a step of s*g on the UNet input is a step of s*g/c on the scheduler's sample
-                x = x + (g / input_scale(scheduler, t)).to(x.dtype)
-        x = scheduler.step(out, t, x, **(step_kwargs or {}), return_dict=False)[0]
+        stats = StepStats(i=i, t=float(t), guided=False)
+        state = dict(vars(scheduler))  # a single-step scheduler's step only reassigns attributes (Euler's step index)
+        for r in range(guidance.recurrence):
+            out, x = model_output(backend, scheduler, x, t, alpha_bar, cond, guidance, cfg_scale, want_grad, stats)
+            x_prev = scheduler.step(out, t, x, **(step_kwargs or {}), return_dict=False)[0]
+            if not stats.guided or r + 1 == guidance.recurrence:
+                break
+            # where the step landed: the schedule's next timestep (DDIM steps by num_train_timesteps // steps, which is
+            # that spacing under the "leading" spacing of SD's configs; others may differ by a timestep), or past the last
+            t_prev = timesteps[i + 1] if i + 1 < n else t
+            alpha_bar_prev = alpha_bar_at(alphas_cumprod, t_prev) if i + 1 < n else final_alpha_bar(scheduler)
+            x_vp = x_prev * input_scale(scheduler, t_prev)  # the scheduler now stands at the next step
+            vars(scheduler).clear()
+            vars(scheduler).update(state)
+            noise = randn_like(x_vp, generator)
+            x = (renoise(x_vp, alpha_bar, alpha_bar_prev, noise) / input_scale(scheduler, t)).to(x.dtype)
+        x = x_prev
         steps.append(stats)
         if on_step is not None:
             on_step(stats)
     return SampleResult(x0=x, steps=steps)
+
+
+def model_output(backend: Backend, scheduler, x: Tensor, t, alpha_bar: float, cond: Conditioning, guidance: GuidanceConfig,
+                 cfg_scale: float, want_grad: bool, stats: StepStats) -> tuple[Tensor, Tensor]:
+    """The CFG output to step with and the sample it steps from, after the step's gradient updates."""
+    prediction_type = scheduler.config.prediction_type
+    for _ in range(guidance.iterations if want_grad else 1):
+        x_in = scheduler.scale_model_input(x, t)
+        step = backend(StepIn(x=x_in, t=t, alpha_bar=alpha_bar, prediction_type=prediction_type, cond=cond, want_grad=want_grad))
+        stats.calls += 1
+        out = cfg_combine(step.out_uncond, step.out_cond, cfg_scale)
+        if not (want_grad and step.grad is not None):  # `none` returns no gradient
+            return out, x
+        stats.guided = True
+        grad, nonfinite_idx, saturated_idx, grad_rms = checked(step, x_in)
+        record(stats, nonfinite_idx, saturated_idx, grad_rms, step.score)
+        g = normalise(grad, guidance.grad_norm) * guidance.scale
+        if guidance.target == "eps":
+            eps = to_eps(out, x_in, alpha_bar, prediction_type)
+            out = from_eps(eps - math.sqrt(1 - alpha_bar) * g.to(eps.dtype), x_in, alpha_bar, prediction_type)
+        else:
+            # a step of s*g on the UNet input is a step of s*g/c on the scheduler's sample
+            x = x + (g / input_scale(scheduler, t)).to(x.dtype)
+        stats.updates += 1
+    return out, x
+
+
+def record(stats: StepStats, nonfinite_idx, saturated_idx, grad_rms, score: Tensor | None) -> None:
+    """Skipped samples over all of the step's calls; the score and gradient RMS of its first call (the sample as it arrived)."""
+    stats.nonfinite_idx = tuple(sorted(set(stats.nonfinite_idx) | set(nonfinite_idx)))
+    stats.saturated_idx = tuple(sorted(set(stats.saturated_idx) | set(saturated_idx)))
+    stats.nonfinite, stats.saturated = len(stats.nonfinite_idx), len(stats.saturated_idx)
+    if stats.updates == 0:
+        stats.grad_rms = grad_rms
+        if score is not None:
+            stats.score_mean = float(score.float().mean())
+
+
+def check_recurrence(scheduler, recurrence: int) -> None:
+    """A multistep scheduler keeps earlier steps' model outputs, which a step redone from fresh noise would corrupt."""
+    if recurrence > 1 and hasattr(scheduler, "model_outputs"):
+        raise ValueError(f"recurrence={recurrence} redoes steps, which corrupts {type(scheduler).__name__}'s record of "
+                         "earlier model outputs: use a single-step scheduler (ddim, euler)")
+
+
+def final_alpha_bar(scheduler) -> float:
+    """alpha_bar the last step lands on: DDIM's `final_alpha_cumprod`, else 1 (Euler ends at sigma 0)."""
+    return float(getattr(scheduler, "final_alpha_cumprod", 1.0))
+
+
+def randn_like(x: Tensor, generator) -> Tensor:
+    from diffusers.utils.torch_utils import randn_tensor
+
+    return randn_tensor(x.shape, generator=generator, device=x.device, dtype=torch.float32)

@@ -61,8 +61,17 @@ def check_runtime(device: str, dtype: str) -> None:
             raise ValueError(f"device {device!r} asked for but no CUDA device is visible; use --device cpu")
 
 
-def check_scheduler(name: str) -> None:
+# schedulers whose state holds earlier steps' model outputs, which a redone step would corrupt (pinned to
+# diffusers' `model_outputs` attribute, which the sampler checks, in tests/test_recurrence_cli.py)
+MULTISTEP = ("dpmpp",)
+
+
+def check_scheduler(name: str, recurrence: int = 1) -> None:
     check_choice("scheduler", name, SCHEDULERS)
+    if recurrence > 1 and name in MULTISTEP:
+        single = ", ".join(s for s in SCHEDULERS if s not in MULTISTEP)
+        raise ValueError(f"--recurrence {recurrence} redoes steps, which corrupts multistep scheduler {name!r}'s state: "
+                         f"use a single-step one ({single})")
 
 
 def check_image_size(h: int, w: int, f: int) -> None:

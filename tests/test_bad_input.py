@@ -35,6 +35,10 @@ CASES = [
     (S + ["--steps", "-3"], "steps=-3"),
     (S + ["--batch", "0"], "batch=0"),
     (S + ["--every-k", "0"], "every_k=0"),
+    (S + ["--recurrence", "0"], "recurrence=0: expected an integer >= 1"),
+    (S + ["--iterations", "0"], "iterations=0: expected an integer >= 1"),
+    (S + ["--iterations", "2", "--target", "eps"], "iterations=2 updates x_t: it needs target='latent'"),
+    (S + ["--recurrence", "2", "--scheduler", "dpmpp"], "--recurrence 2 redoes steps, which corrupts multistep scheduler 'dpmpp'"),
     (S + ["--window", "0.5", "1.5"], "(0.5, 1.5) must lie in [0, 1]"),
     (S + ["--window", "nan", "1"], "(nan, 1.0) must lie in [0, 1]"),
     (S + ["--window", "0.8", "0.2"], "start 0.8 must be below its end 0.2"),
@@ -72,6 +76,8 @@ CASES = [
     (U + ["--chunk", "0"], "chunk=0"),
     (U + ["--threads", "0"], "--threads 0: expected an integer >= 1"),
     (U + ["--window", "0.3", "2"], "(0.3, 2.0) must lie in [0, 1]"),
+    (U + ["--recurrence", "-1"], "recurrence=-1: expected an integer >= 1"),
+    (U + ["--recurrence", "3", "--scheduler", "dpmpp"], "--recurrence 3 redoes steps, which corrupts multistep scheduler 'dpmpp'"),
     # cost-run
     (C + ["--backends", "mid-u"], "unknown backend 'mid-u'"),
     (C + ["--modes", "turbo"], "unknown mode 'turbo'"),
@@ -89,6 +95,8 @@ CASES = [
     (M + ["--attention", "flash"], "unknown attention 'flash'"),
     (M + ["--batches", "0"], "batch=0"),
     (M + ["--device", "cuda"], "unknown device 'cuda'"),
+    (M + ["--sample-steps", "0"], "--sample-steps 0: expected an integer >= 1"),
+    (M + ["--sample-steps", "10", "--recurrence", "0"], "recurrence=0: expected an integer >= 1"),
     # reports and gates
     (["report", "--results", "no/such/results"], "--results no/such/results: no such folder"),
     (["uplift-report", "--sweep", "no/such/sweep", "--out", "OUT/r.md"], "no uplift sweep in no/such/sweep"),

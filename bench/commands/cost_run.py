@@ -26,7 +26,7 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--batch", type=int, nargs="+", default=[1], help="batch sizes (samples per CFG half)")
     p.add_argument("--size", type=int, nargs="+", default=None, help="square image sizes in pixels (default: the model's)")
-    p.add_argument("--backends", nargs="+", default=list(BACKENDS), help=f"backends to run (none is always added): {', '.join(BACKENDS)}")
+    p.add_argument("--backends", nargs="+", default=list(BACKENDS), help=f"backends to run (none is always added): {', '.join(BACKENDS)}, or your own")
     p.add_argument("--modes", nargs="+", default=["eager"], help="eager, graph (CUDA graph replay), compile (torch.compile)")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps per backend before the rounds")
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds")

@@ -20,13 +20,16 @@ def add_parser(sub) -> None:
     p.add_argument("--weights", default="random", help=f"one of {', '.join(WEIGHTS)}; random builds the full architecture with no download")
     p.add_argument("--model-config", default=None, help="preset whose architecture a single-file checkpoint holds (default: inferred from its keys)")
     p.add_argument("--variant", default=None, help="diffusers weights variant, e.g. fp16 (default: the plain files, else fp16)")
-    p.add_argument("--backend", default="midu", help=f"guidance backend: {', '.join(BACKENDS)}")
+    p.add_argument("--backend", default="midu", help=f"guidance backend: {', '.join(BACKENDS)}, an installed plugin, or module:attribute (README: your own backend)")
     p.add_argument("--prompt", action="append", dest="prompts", help="prompt (repeat for several)")
     p.add_argument("--negative-prompt", default="", help="prompt of the unconditional CFG half")
     p.add_argument("--scale", type=float, default=0.0, help="guidance scale; negative pushes the scorer down")
     p.add_argument("--window", type=float, nargs=2, default=(0.0, 1.0), metavar=("START", "END"), help="fractions of the steps that get guidance")
     p.add_argument("--every-k", type=int, default=1, help="guide every k-th step inside the window")
     p.add_argument("--grad-norm", default="rms", help=f"gradient normalisation: {', '.join(GRAD_NORMS)}")
+    p.add_argument("--recurrence", type=int, default=1,
+                   help="redo each guided step N times, taking the sample back to the step's timestep with fresh noise (single-step schedulers)")
+    p.add_argument("--iterations", type=int, default=1, help="gradient updates of x_t per guided step, each re-running the backend (target latent)")
     p.add_argument("--target", default="latent", help=f"where the gradient lands: {', '.join(TARGETS)}")
     p.add_argument("--steps", type=int, default=50, help="sampling steps")
     p.add_argument("--cfg-scale", type=float, default=7.5, help="classifier-free guidance scale")
@@ -62,7 +65,7 @@ def run(a) -> int:
         sampler=SamplerConfig(steps=a.steps, cfg_scale=a.cfg_scale, scheduler=a.scheduler, seed=a.seed,
                               height=a.height, width=a.width, batch=a.batch),
         guidance=GuidanceConfig(scale=a.scale, window_start=a.window[0], window_end=a.window[1], every_k=a.every_k,
-                                grad_norm=a.grad_norm, target=a.target),
+                                grad_norm=a.grad_norm, target=a.target, recurrence=a.recurrence, iterations=a.iterations),
         scorer=ScorerConfig(head=a.head, clip_arch=a.clip_arch, clip_checkpoint=a.clip_checkpoint, aesthetic_mlp=a.aesthetic_mlp,
                             objective_target=a.objective_target, transfer=a.transfer_head),
     )

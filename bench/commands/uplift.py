@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from guidance import BACKENDS
+from guidance import BACKENDS, check_backend
 
 
 def add_parser(sub) -> None:
@@ -20,13 +20,16 @@ def add_parser(sub) -> None:
     p.add_argument("--weights", default=None, help="pretrained or random (default: the world's, else random)")
     p.add_argument("--variant", default=None, help="diffusers weights variant, e.g. fp16 (default: the plain files, else fp16)")
     p.add_argument("--model-config", default=None, help="preset whose architecture a single-file checkpoint holds (default: inferred)")
-    p.add_argument("--backends", nargs="+", default=["none", "latent", "midu", "pixel"], help=f"from: {', '.join(BACKENDS)}")
+    p.add_argument("--backends", nargs="+", default=["none", "latent", "midu", "pixel"], help=f"from: {', '.join(BACKENDS)}, or your own (README: your own backend)")
     p.add_argument("--scales", type=float, nargs="+", default=[-1.0, 1.0], help="guidance scales (0 is the unguided baseline)")
     p.add_argument("--scales-for", action="append", default=[], metavar="BACKEND=S1,S2,...",
                    help="scales for one backend instead of --scales, e.g. pixel=-1,0.5,1")
     p.add_argument("--prompt", action="append", dest="prompts", help="prompt (repeat for several; default: the world's)")
     p.add_argument("--window", type=float, nargs=2, default=(0.0, 1.0), metavar=("START", "END"),
                    help="fractions of the steps that get guidance, for every backend")
+    p.add_argument("--recurrence", type=int, default=1,
+                   help="redo each guided step N times, taking the sample back to the step's timestep with fresh noise (single-step schedulers)")
+    p.add_argument("--iterations", type=int, default=1, help="gradient updates of x_t per guided step, each re-running the backend (target latent)")
     p.add_argument("--seeds", type=int, default=8, help="seeds per prompt")
     p.add_argument("--chunk", type=int, default=16, help="seeds per sampling call")
     p.add_argument("--steps", type=int, default=25, help="sampling steps")
@@ -69,8 +72,10 @@ def _scales_for(items: list[str]) -> tuple[tuple[str, tuple[float, ...]], ...]:
             scales = ()
         if not sep or not scales:
             raise ValueError(f"--scales-for {item!r}: expected BACKEND=S1,S2,... with numbers, e.g. pixel=-1,0.5,1")
-        if backend not in BACKENDS:
-            raise ValueError(f"--scales-for {item!r}: unknown backend {backend!r}; valid: {', '.join(BACKENDS)}")
+        try:
+            check_backend(backend)
+        except ValueError as e:
+            raise ValueError(f"--scales-for {item!r}: {e}") from None
         out.append((backend, scales))
     return tuple(out)
 
@@ -87,7 +92,8 @@ def config_from_args(a):
                           variant=a.variant, model_config=a.model_config,
                           image={"clip_arch": a.clip_arch, "clip_checkpoint": a.clip_checkpoint, "aesthetic_mlp": a.aesthetic_mlp},
                           sampler=SamplerConfig(steps=a.steps, cfg_scale=a.cfg_scale, scheduler=a.scheduler),
-                          guidance=GuidanceConfig(window_start=a.window[0], window_end=a.window[1]), seeds=a.seeds, chunk=a.chunk)
+                          guidance=GuidanceConfig(window_start=a.window[0], window_end=a.window[1], recurrence=a.recurrence,
+                                                          iterations=a.iterations), seeds=a.seeds, chunk=a.chunk)
 
 
 def run(a) -> int:

@@ -37,7 +37,7 @@ def validate(job: SampleJob) -> None:
     """Every check that needs no model: names, numbers, files. Raises ValueError/FileNotFoundError."""
     check_backend(job.backend)
     job.model.check()
-    check_scheduler(job.sampler.scheduler)
+    check_scheduler(job.sampler.scheduler, job.guidance.recurrence)
     if not job.prompts:
         raise ValueError("expected at least one --prompt")
     if Path(job.out).exists() and not Path(job.out).is_dir():
@@ -84,7 +84,7 @@ def run(job: SampleJob, models=None, progress: bool = True) -> dict:
 
     t0 = time.perf_counter()
     with progress_bar(len(sched.timesteps), job.backend, progress) as bar:
-        res = sample(backend, sched, x, cond, job.guidance, job.sampler.cfg_scale, on_step=_on_step(bar))
+        res = sample(backend, sched, x, cond, job.guidance, job.sampler.cfg_scale, on_step=_on_step(bar), generator=g)
     wall_s = time.perf_counter() - t0
     with torch.no_grad():
         images = decode(models.vae, res.x0)

@@ -34,7 +34,7 @@ def _plain_log_y(ax) -> None:
 
 def _backends(df: pd.DataFrame) -> list[str]:
     present = set(df["backend"])
-    return [b for b in ORDER if b in present]
+    return [b for b in ORDER if b in present] + sorted(present - set(ORDER))  # users' own backends after the built-in ones
 
 
 def _configs(df: pd.DataFrame) -> list[tuple]:

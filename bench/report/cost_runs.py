@@ -55,7 +55,7 @@ def load_costmodel(results: Path) -> tuple[pd.DataFrame | None, list[str]]:
 
 
 def _sorted(df: pd.DataFrame) -> pd.DataFrame:
-    return df.assign(_o=df["backend"].map(ORDER)).sort_values("_o").drop(columns="_o")
+    return df.assign(_o=df["backend"].map(ORDER)).sort_values("_o", kind="stable").drop(columns="_o")  # users' own backends last
 
 
 def _row(df: pd.DataFrame, **eq) -> pd.Series | None:

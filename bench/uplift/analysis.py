@@ -21,6 +21,7 @@ from bench.uplift.stats import paired_uplift
 KEYS = ["prompt_idx", "seed"]
 # what a sample row holds besides its judges' values (bench/uplift/run.py, bench/store/sweep.py)
 NOT_JUDGES = {"arm", "backend", "prompt_idx", "seed", "step_ms", "guided_step_ms", "nonfinite_steps", "saturated_steps", "guided_steps", "ran_as",
+              "backend_calls", "guided_recurrence", "guided_iterations",
               "config_hash", "cell_rows", "status", "row_wall_s", "git_commit", "run_id", "nonfinite_values", "error", "mem_at_failure_gib",
               "seed_start", "seed_stop", "prompt_truncated", *SAMPLER_FIELDS, *GUIDANCE_FIELDS}
 

@@ -88,7 +88,8 @@ class UpliftConfig:
             raise ValueError(f"judges {kinds}: expected at most one scorer of each kind ({', '.join(KINDS)})")
         check_scheduler(self.sampler.scheduler)
         for arm in self.arms:
-            self.arm_configs(arm)  # every arm's fields must make valid configs
+            sampler, guidance = self.arm_configs(arm)  # every arm's fields must make valid configs
+            check_scheduler(sampler.scheduler, guidance.recurrence)
 
     def arm_configs(self, arm: Arm) -> tuple[SamplerConfig, GuidanceConfig]:
         """The sampler and guidance configurations one arm runs with."""

@@ -9,7 +9,7 @@ resume. The code commit is not part of it: rows carry their own.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 
 from sdmodels.digests import digests
@@ -17,6 +17,9 @@ from bench.store.files import portable
 from bench.uplift.config import UpliftConfig
 
 SCORER_FILES = ("clip_arch", "clip_checkpoint", "aesthetic_mlp")
+# Knobs added after sweeps were committed, by part of the config: at their defaults (which is how the sweeps made
+# before them ran) they stay out of the identity, so those sweeps still resume; set otherwise they are in it.
+ADDED_LATER = {"guidance": ("recurrence", "iterations")}
 
 
 def input_paths(cfg: UpliftConfig) -> dict[str, str]:
@@ -37,6 +40,11 @@ def input_paths(cfg: UpliftConfig) -> dict[str, str]:
 def identity(cfg: UpliftConfig) -> dict:
     """{"config": the configuration tree with portable paths, "inputs": {role: {"path", "sha256"}}}."""
     config = json.loads(json.dumps(asdict(cfg)))
+    for part, names in ADDED_LATER.items():
+        defaults = {f.name: f.default for f in fields(getattr(cfg, part))}
+        for name in names:
+            if config[part][name] == defaults[name]:
+                del config[part][name]
     if Path(cfg.model.source).exists():
         config["model"]["source"] = portable(cfg.model.source)
     for j in config["judges"]:

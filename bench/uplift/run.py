@@ -84,8 +84,10 @@ def run_cell(kit: Kit, cfg: UpliftConfig, cell: dict, image_dir: Path | None) ->
     cond = encode_prompts(m, prompts, "", kit.height, kit.width)
     sched = m.scheduler(sampler.scheduler)
     sched.set_timesteps(sampler.steps, device=m.device)
-    noise = torch.stack([torch.randn(m.latent_shape(kit.height, kit.width), generator=torch.Generator().manual_seed(s)) for s in seeds])
-    res = sample(backend, sched, noise.to(m.device, m.dtype) * sched.init_noise_sigma, cond, guidance, sampler.cfg_scale)
+    gens = [torch.Generator().manual_seed(s) for s in seeds]  # each seed's noise, then its redone steps' noise
+    noise = torch.stack([torch.randn(m.latent_shape(kit.height, kit.width), generator=g) for g in gens])
+    res = sample(backend, sched, noise.to(m.device, m.dtype) * sched.init_noise_sigma, cond, guidance, sampler.cfg_scale,
+                 generator=gens)
     with torch.no_grad():
         images = decode(m.vae, res.x0).clamp(-1, 1)  # judged as saved: the PNG clamps too
     judged = judge(kit, res.x0, cond, images, prompts)
@@ -99,7 +101,9 @@ def run_cell(kit: Kit, cfg: UpliftConfig, cell: dict, image_dir: Path | None) ->
     rows = [{**base, "seed": s, **{k: v[i] for k, v in judged.items()},
              "nonfinite_steps": sum(i in st.nonfinite_idx for st in res.steps),  # steps whose guidance this sample skipped
              "saturated_steps": sum(i in st.saturated_idx for st in res.steps),
-             "guided_steps": guided, **cell_cols} for i, s in enumerate(seeds)]
+             "guided_steps": guided, "backend_calls": sum(st.calls for st in res.steps),
+             "guided_recurrence": guidance.recurrence, "guided_iterations": guidance.iterations,  # not arm keys: arm_of reads those
+             **cell_cols} for i, s in enumerate(seeds)]
     if image_dir is not None:
         _save_images(image_dir, arm, cell, seeds, images, cfg.seed0 + cfg.grid_seeds)
     return rows

@@ -1,0 +1,91 @@
+"""`--executor ray` on a local Ray cluster: two logical GPUs on a CPU machine, so placement is checked without a GPU.
+
+One cluster for the whole module (Ray takes seconds to start). Rows through Ray equal
+a local run's apart from timing and placement; a worker killed mid-cell is retried, or,
+past its retries, is a `failed` row with the reason; never a missing or doubled row.
+"""
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+import ray
+
+from bench.cli import main
+from bench.store.ray_sweep import run_sweep_ray
+from bench.store.ray_tasks import RayOptions, fingerprint
+from bench.store.rows import RowStore, read_rows
+
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import a test module by name
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    os.environ["RAY_DISABLE_USAGE_STATS"] = "1"
+    ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=100 * 2**20)
+    yield ray
+    ray.shutdown()
+
+
+def killed_once(config: dict) -> dict:
+    """A cell whose worker is SIGKILLed the first time it starts (the marker file remembers)."""
+    marker = Path(config["marker"])
+    if not marker.exists():
+        marker.write_text("killed")
+        os.kill(os.getpid(), signal.SIGKILL)
+    return {"v": config["i"] * 2}
+
+
+def test_killed_worker_is_retried_or_a_failed_row(cluster, tmp_path):
+    configs = [{"i": i, "marker": str(tmp_path / f"m{i}")} for i in range(3)]
+    (tmp_path / "m1").write_text("")  # cell 1 runs plainly; 0 and 2 lose their worker once
+    store = RowStore(tmp_path / "retried.jsonl")
+    s = run_sweep_ray(configs, killed_once, store, RayOptions(retries=1), progress=False)
+    rows = read_rows(store.path)
+    assert (s.ran, s.failed) == (3, 0) and sorted(r["i"] for r in rows) == [0, 1, 2]
+    assert all(r["status"] == "ok" and r["v"] == 2 * r["i"] for r in rows)
+    assert {r["worker_gpu_ids"] for r in rows} <= {"0", "1"} and all(r["worker_host"] and r["worker_device"] == "cpu" for r in rows)
+
+    store, configs = RowStore(tmp_path / "failed.jsonl"), [{"i": 0, "marker": str(tmp_path / "again")}]
+    s = run_sweep_ray(configs, killed_once, store, RayOptions(retries=0), progress=False)
+    [row] = read_rows(store.path)
+    assert s.failed == 1 and row["status"] == "failed" and "died" in row["error"].lower() and "v" not in row
+    assert run_sweep_ray(configs, killed_once, store, RayOptions(retries=0), resume=True, progress=False).skipped == 1
+    assert len(read_rows(store.path)) == 1
+
+
+def test_worker_with_other_code_is_refused(cluster, tmp_path):
+    other = {**fingerprint(), "git_commit": "0" * 40}
+    with pytest.raises(ValueError, match="other code or packages than the driver: git_commit"):
+        run_sweep_ray([{"i": 0, "marker": str(tmp_path)}], killed_once, RowStore(tmp_path / "r.jsonl"), RayOptions(), progress=False,
+                      expect=other)
+    assert read_rows(tmp_path / "r.jsonl") == []
+
+
+TIMING = {"row_wall_s", "step_ms", "guided_step_ms", "run_id"}  # and the worker_* placement columns
+
+
+def _comparable(rows: list[dict]) -> list[dict]:
+    return sorted(({k: v for k, v in r.items() if k not in TIMING and not k.startswith("worker_")} for r in rows),
+                  key=lambda r: (r["config_hash"], r.get("seed", -1)))
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*.png"))}
+
+
+def test_toy_sweep_on_ray_writes_the_rows_and_images_of_a_local_run(cluster, tmp_path):
+    from toyworld.world import toy_prompts
+
+    args = ["uplift", "--world", "toy", "--backends", "none", "midu", "--scales", "1", "--prompt", toy_prompts(1)[0],
+            "--seeds", "2", "--chunk", "1", "--steps", "2", "--threads", "1", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "local")]) == 0
+    assert main([*args, "--executor", "ray", "--out", str(tmp_path / "ray")]) == 0
+    local, remote = (read_rows(tmp_path / name / "rows.jsonl") for name in ("local", "ray"))
+    assert len(remote) == len(local) == 4 and _comparable(remote) == _comparable(local)
+    assert {r["worker_gpu_ids"] for r in remote} <= {"0", "1"} and all("worker_host" in r for r in remote)
+    assert (tmp_path / "ray" / "config.json").read_text() == (tmp_path / "local" / "config.json").read_text()
+    assert _files(tmp_path / "ray" / "images") == _files(tmp_path / "local" / "images") != {}
+    assert main([*args, "--executor", "ray", "--resume", "--out", str(tmp_path / "ray")]) == 0  # nothing left: resumes as locally
+    assert len(read_rows(tmp_path / "ray" / "rows.jsonl")) == 4

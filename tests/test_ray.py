@@ -4,7 +4,10 @@ One cluster for the whole module (Ray takes seconds to start). Rows through Ray 
 a local run's apart from timing and placement; a worker killed mid-cell is retried, or,
 past its retries, is a `failed` row with the reason; never a missing or doubled row.
 """
+import csv
+import json
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -80,12 +83,42 @@ def test_toy_sweep_on_ray_writes_the_rows_and_images_of_a_local_run(cluster, tmp
 
     args = ["uplift", "--world", "toy", "--backends", "none", "midu", "--scales", "1", "--prompt", toy_prompts(1)[0],
             "--seeds", "2", "--chunk", "1", "--steps", "2", "--threads", "1", "--quiet"]
+    # both logical GPUs per cell: one task at a time, so one worker builds the models once (a small CI machine)
     assert main([*args, "--out", str(tmp_path / "local")]) == 0
-    assert main([*args, "--executor", "ray", "--out", str(tmp_path / "ray")]) == 0
+    assert main([*args, "--executor", "ray", "--gpus-per-cell", "2", "--out", str(tmp_path / "ray")]) == 0
     local, remote = (read_rows(tmp_path / name / "rows.jsonl") for name in ("local", "ray"))
     assert len(remote) == len(local) == 4 and _comparable(remote) == _comparable(local)
-    assert {r["worker_gpu_ids"] for r in remote} <= {"0", "1"} and all("worker_host" in r for r in remote)
+    assert all(r["worker_gpu_ids"] == "0,1" and r["worker_host"] for r in remote)
     assert (tmp_path / "ray" / "config.json").read_text() == (tmp_path / "local" / "config.json").read_text()
     assert _files(tmp_path / "ray" / "images") == _files(tmp_path / "local" / "images") != {}
-    assert main([*args, "--executor", "ray", "--resume", "--out", str(tmp_path / "ray")]) == 0  # nothing left: resumes as locally
+    assert main([*args, "--executor", "ray", "--gpus-per-cell", "2", "--resume", "--out", str(tmp_path / "ray")]) == 0  # nothing left: resumes as locally
     assert len(read_rows(tmp_path / "ray" / "rows.jsonl")) == 4
+
+
+def _steps(folder: Path) -> list[dict]:
+    with (folder / "steps.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_tiny_cost_run_on_ray_gives_a_local_runs_rows_on_one_whole_gpu(cluster, tmp_path):
+    args = ["cost-run", "--model", "tiny", "--batch", "1", "--backends", "midu", "--warmup", "0", "--rounds", "2",
+            "--steps", "1", "--profile-steps", "0"]
+    assert main([*args, "--out", str(tmp_path / "local")]) == 0
+    assert main([*args, "--executor", "ray", "--out", str(tmp_path / "ray")]) == 0
+    local, remote = _steps(tmp_path / "local"), _steps(tmp_path / "ray")
+    timing = re.compile(r"_ms|ratio|busy|run_id|worker_|command")  # the command names its --out
+    same = [k for k in local[0] if not timing.search(k)]
+    assert len(remote) == len(local) == 2 and [[r[k] for k in same] for r in remote] == [[r[k] for k in same] for r in local]
+    assert all(r["worker_gpu_ids"] in ("0", "1") and r["step_ms_ratio"] for r in remote)  # one whole GPU each
+    done = json.loads((tmp_path / "ray" / "run.json").read_text())["configs_done"]
+    assert [d["batch"] for d in done] == [1] and all(d["worker_host"] for d in done)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--executor", "dask"], "--executor dask: expected one of local, ray"),
+    (["--address", "auto"], "--address and --gpus-per-cell need --executor ray"),
+    (["--executor", "ray", "--gpus-per-cell", "-1"], "--gpus-per-cell -1.0: expected a number >= 0"),
+])
+def test_bad_executor_options_one_line(args, message, tmp_path, capsys):
+    assert main(["uplift", "--world", "toy", "--out", str(tmp_path / "u"), *args]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {message}" and not (tmp_path / "u").exists()

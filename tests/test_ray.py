@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from bench.cli import main
 from bench.store.ray_sweep import run_sweep_ray
 from bench.store.ray_tasks import RayOptions, fingerprint
 from bench.store.rows import RowStore, read_rows
+from tests.test_progress import as_terminal
 
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import a test module by name
 
@@ -26,7 +28,7 @@ ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers canno
 @pytest.fixture(scope="module")
 def cluster():
     os.environ["RAY_DISABLE_USAGE_STATS"] = "1"
-    ray.init(num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=100 * 2**20)
+    ray.init(address="local", num_cpus=2, num_gpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=100 * 2**20)
     yield ray
     ray.shutdown()
 
@@ -40,13 +42,15 @@ def killed_once(config: dict) -> dict:
     return {"v": config["i"] * 2}
 
 
-def test_killed_worker_is_retried_or_a_failed_row(cluster, tmp_path):
-    configs = [{"i": i, "marker": str(tmp_path / f"m{i}")} for i in range(3)]
-    (tmp_path / "m1").write_text("")  # cell 1 runs plainly; 0 and 2 lose their worker once
+def test_killed_worker_is_retried_or_a_failed_row(cluster, tmp_path, monkeypatch):
+    configs = [{"i": i, "marker": str(tmp_path / f"m{i}")} for i in range(2)]
+    (tmp_path / "m1").write_text("")  # cell 1 runs plainly; cell 0 loses its worker once
     store = RowStore(tmp_path / "retried.jsonl")
-    s = run_sweep_ray(configs, killed_once, store, RayOptions(retries=1), progress=False)
+    terminal = as_terminal(monkeypatch)
+    s = run_sweep_ray(configs, killed_once, store, RayOptions(retries=1))
+    assert "2/2" in terminal.getvalue() and "running=" in terminal.getvalue() and "failed=0" in terminal.getvalue()
     rows = read_rows(store.path)
-    assert (s.ran, s.failed) == (3, 0) and sorted(r["i"] for r in rows) == [0, 1, 2]
+    assert (s.ran, s.failed) == (2, 0) and sorted(r["i"] for r in rows) == [0, 1]
     assert all(r["status"] == "ok" and r["v"] == 2 * r["i"] for r in rows)
     assert {r["worker_gpu_ids"] for r in rows} <= {"0", "1"} and all(r["worker_host"] and r["worker_device"] == "cpu" for r in rows)
 
@@ -122,3 +126,10 @@ def test_tiny_cost_run_on_ray_gives_a_local_runs_rows_on_one_whole_gpu(cluster, 
 def test_bad_executor_options_one_line(args, message, tmp_path, capsys):
     assert main(["uplift", "--world", "toy", "--out", str(tmp_path / "u"), *args]) == 2
     assert capsys.readouterr().err.strip() == f"error: {message}" and not (tmp_path / "u").exists()
+
+
+def test_slurm_script_parses_and_says_how_to_call_it():
+    script = Path(__file__).resolve().parents[1] / "scripts" / "ray_slurm.sbatch"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    r = subprocess.run(["bash", str(script)], capture_output=True, text=True)
+    assert r.returncode == 2 and "usage: sbatch" in r.stderr and "--executor ray --address" in r.stderr

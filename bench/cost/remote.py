@@ -38,8 +38,10 @@ def measure_on_worker(job: tuple) -> dict:
 
 
 def measure_with_ray(opts: RayOptions) -> Callable:
-    """`run(..., measure_with=...)`: every configuration a task on one whole GPU, results as they finish."""
-    opts = dataclasses.replace(opts, gpus=1.0)
+    """`run(..., measure_with=...)`: every configuration a task on one whole GPU, results as they finish.
+
+    Workers get this process's torch thread count unless `--threads` sets one, as a local run would use."""
+    opts = dataclasses.replace(opts, gpus=1.0, threads=opts.threads or torch.get_num_threads())
 
     def measure_all(base: CostRunConfig, configs: list[CostRunConfig], names: list[str], modes: list[str], run_id: str, command: str,
                     log: Callable[[str], None] = print) -> Iterator[tuple[int, dict]]:

@@ -46,8 +46,8 @@ def start(address: str | None):
     import ray
 
     if not ray.is_initialized():
-        local = {} if address else {"include_dashboard": False}
-        ray.init(address=address, log_to_driver=False, **local)
+        local = {} if address else {"include_dashboard": False}  # "local": a new cluster, even where `ray start` left one running
+        ray.init(address=address or "local", log_to_driver=False, **local)
     return ray
 
 

@@ -20,6 +20,7 @@ from bench.cli import main
 from bench.store.ray_sweep import run_sweep_ray
 from bench.store.ray_tasks import RayOptions, fingerprint
 from bench.store.rows import RowStore, read_rows
+from bench.uplift.analysis import judge_columns, samples
 from tests.test_progress import as_terminal
 
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import a test module by name
@@ -93,6 +94,7 @@ def test_toy_sweep_on_ray_writes_the_rows_and_images_of_a_local_run(cluster, tmp
     local, remote = (read_rows(tmp_path / name / "rows.jsonl") for name in ("local", "ray"))
     assert len(remote) == len(local) == 4 and _comparable(remote) == _comparable(local)
     assert all(r["worker_gpu_ids"] == "0,1" and r["worker_host"] for r in remote)
+    assert judge_columns(samples(tmp_path / "ray" / "rows.jsonl")) == judge_columns(samples(tmp_path / "local" / "rows.jsonl"))
     assert (tmp_path / "ray" / "config.json").read_text() == (tmp_path / "local" / "config.json").read_text()
     assert _files(tmp_path / "ray" / "images") == _files(tmp_path / "local" / "images") != {}
     assert main([*args, "--executor", "ray", "--gpus-per-cell", "2", "--resume", "--out", str(tmp_path / "ray")]) == 0  # nothing left: resumes as locally
@@ -105,17 +107,22 @@ def _steps(folder: Path) -> list[dict]:
 
 
 def test_tiny_cost_run_on_ray_gives_a_local_runs_rows_on_one_whole_gpu(cluster, tmp_path):
+    from bench.report.cost import write_report
+
     args = ["cost-run", "--model", "tiny", "--batch", "1", "--backends", "midu", "--warmup", "0", "--rounds", "2",
             "--steps", "1", "--profile-steps", "0"]
-    assert main([*args, "--out", str(tmp_path / "local")]) == 0
-    assert main([*args, "--executor", "ray", "--out", str(tmp_path / "ray")]) == 0
-    local, remote = _steps(tmp_path / "local"), _steps(tmp_path / "ray")
+    timing_dir = tmp_path / "results" / "timing"
+    assert main([*args, "--out", str(timing_dir / "local")]) == 0
+    assert main([*args, "--executor", "ray", "--out", str(timing_dir / "ray")]) == 0
+    local, remote = _steps(timing_dir / "local"), _steps(timing_dir / "ray")
     timing = re.compile(r"_ms|ratio|busy|run_id|worker_|command")  # the command names its --out
     same = [k for k in local[0] if not timing.search(k)]
     assert len(remote) == len(local) == 2 and [[r[k] for k in same] for r in remote] == [[r[k] for k in same] for r in local]
     assert all(r["worker_gpu_ids"] in ("0", "1") and r["step_ms_ratio"] for r in remote)  # one whole GPU each
-    done = json.loads((tmp_path / "ray" / "run.json").read_text())["configs_done"]
+    done = json.loads((timing_dir / "ray" / "run.json").read_text())["configs_done"]
     assert [d["batch"] for d in done] == [1] and all(d["worker_host"] for d in done)
+    write_report(tmp_path / "results", tmp_path / "reports")  # the report reads a Ray run as it reads a local one
+    assert "Run `ray`" in (tmp_path / "reports" / "cost.md").read_text()
 
 
 @pytest.mark.parametrize("args, message", [

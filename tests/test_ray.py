@@ -63,11 +63,17 @@ def test_killed_worker_is_retried_or_a_failed_row(cluster, tmp_path, monkeypatch
     assert len(read_rows(store.path)) == 1
 
 
-def test_worker_with_other_code_is_refused(cluster, tmp_path):
+def bad_cell(config: dict) -> dict:
+    raise ValueError(f"--thing {config['i']}: expected another")
+
+
+def test_worker_with_other_code_is_refused_and_a_cells_own_error_stops_the_sweep(cluster, tmp_path):
     other = {**fingerprint(), "git_commit": "0" * 40}
     with pytest.raises(ValueError, match="other code or packages than the driver: git_commit"):
         run_sweep_ray([{"i": 0, "marker": str(tmp_path)}], killed_once, RowStore(tmp_path / "r.jsonl"), RayOptions(), progress=False,
                       expect=other)
+    with pytest.raises(ValueError, match=r"^--thing 0: expected another$"):  # as a local sweep raises it: one line for the CLI
+        run_sweep_ray([{"i": 0}], bad_cell, RowStore(tmp_path / "r.jsonl"), RayOptions(), progress=False)
     assert read_rows(tmp_path / "r.jsonl") == []
 
 

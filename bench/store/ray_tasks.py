@@ -91,15 +91,16 @@ def on_worker(fn: Callable, item, expect: dict, threads: int | None) -> dict:
 
 
 def slots(ray, gpus: float) -> int:
-    """How many tasks the cluster can run at once; refused when one task cannot fit at all (it would wait forever)."""
+    """How many tasks the cluster can run at once (each holds one CPU too); refused when one cannot fit at all (it would wait forever)."""
     have = ray.cluster_resources()
+    cpus = max(1, int(have.get("CPU", 1)))
     if gpus > 0:
         n = have.get("GPU", 0)
         if n < gpus:
             raise ValueError(f"the Ray cluster has {n:g} GPUs but each task asks for {gpus:g}: join a cluster with GPUs "
                              "(--address), or run CPU-only tasks (--gpus-per-cell 0)")
-        return max(1, int(n // gpus + 1e-9))
-    return max(1, int(have.get("CPU", 1)))
+        return max(1, min(cpus, int(n // gpus + 1e-9)))
+    return cpus
 
 
 def run_tasks(fn: Callable, items: Iterable, opts: RayOptions, progress: bool = True, done: int = 0,
@@ -129,8 +130,9 @@ def run_tasks(fn: Callable, items: Iterable, opts: RayOptions, progress: bool = 
             i, t0 = pending.pop(ref)
             try:
                 res = ray.get(ref)
-            except ray.exceptions.RayTaskError as e:  # the cell's own exception: a bug or bad input, as locally
-                raise e.as_instanceof_cause() from None
+            except ray.exceptions.RayTaskError as e:  # the cell's own exception: a bug or bad input, raised as locally
+                cause = getattr(e, "cause", None)
+                raise (cause if isinstance(cause, BaseException) else e.as_instanceof_cause()) from e
             except ray.exceptions.RayError as e:  # the worker or its node died, beyond the retries
                 res = {"status": "failed", "measured": {"error": _reason(e)}, "files": {}, "wall_s": time.perf_counter() - t0, "placement": {}}
             if "refused" in res:

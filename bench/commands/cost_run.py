@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import shlex
 
+from bench.commands.executor import add_executor_args, ray_options
 from guidance import BACKENDS
 from sdmodels import PRESETS, TORCH_DTYPES, WEIGHTS
 
@@ -38,11 +39,12 @@ def add_parser(sub) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: 1 on CPU, which steadies a shared machine; torch's own on GPU)")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights and the latents")
     p.add_argument("--out", required=True, help="output folder (results/timing/<name> for committed results)")
+    add_executor_args(p, cell_gpus=False)  # a timing task always holds a whole GPU
     p.set_defaults(func=_run)
 
 
 def command_of(a) -> str:
-    """The invocation with every option written out, so the row says exactly what made it."""
+    """The invocation with every option written out, so the row says exactly what made it (where it ran is not one: rows say)."""
     parts = ["python", "-m", "bench", "cost-run", "--model", a.model, "--weights", a.weights, "--dtype", a.dtype,
              "--device", a.device, "--batch", *map(str, a.batch)]
     if a.size:
@@ -58,11 +60,19 @@ def command_of(a) -> str:
 
 
 def _run(a) -> int:
-    from bench.cost.run import CostRunConfig, run
+    from bench.cost.run import CostRunConfig, measure_here, run
+
+    opts = ray_options(a)
 
     base = CostRunConfig(model=a.model, weights=a.weights, dtype=a.dtype, device=a.device, timestep=a.timestep,
                       warmup=a.warmup, rounds=a.rounds, steps=a.steps, profile_steps=a.profile_steps,
                       compile_backend=a.compile_backend, cudnn_benchmark=not a.no_cudnn_benchmark, threads=a.threads, seed=a.seed)
-    out = run(base, a.batch, a.size or [None], a.backends, a.modes, a.out, command_of(a))
+    if opts is None:
+        measure_with = measure_here
+    else:
+        from bench.cost.remote import measure_with_ray
+
+        measure_with = measure_with_ray(opts)
+    out = run(base, a.batch, a.size or [None], a.backends, a.modes, a.out, command_of(a), measure_with=measure_with)
     print(f"wrote {out}/steps.csv, breakdown.csv, kernels.csv, run.json, command.txt")
     return 0

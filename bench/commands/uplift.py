@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from bench.commands.executor import add_executor_args, ray_options
 from guidance import BACKENDS, check_backend
 
 
@@ -49,6 +50,7 @@ def add_parser(sub) -> None:
     p.add_argument("--resume", action="store_true", help="finish an interrupted sweep in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar (it is also off when stderr is not a terminal)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's; 1 is fastest on a shared small machine)")
+    add_executor_args(p, cell_gpus=True)
     p.set_defaults(func=run)
 
 
@@ -102,6 +104,7 @@ def run(a) -> int:
 
     if a.threads is not None and a.threads < 1:
         raise ValueError(f"--threads {a.threads}: expected an integer >= 1")
+    opts = ray_options(a)
     cfg = config_from_args(a)
     for scorer in cfg.judges:  # files, the head's base model and (for presets) its feature shape, before any model loads
         check_scorer_files(scorer)
@@ -110,5 +113,14 @@ def run(a) -> int:
         import torch
 
         torch.set_num_threads(a.threads)
-    run_uplift(cfg, a.out, resume=a.resume, progress=not a.quiet)
+    executor = None
+    if opts is not None:  # workers get this process's torch thread count, so cells compute as they would here
+        import dataclasses
+
+        import torch
+
+        from bench.uplift.remote import RayCells
+
+        executor = RayCells.with_options(dataclasses.replace(opts, threads=torch.get_num_threads()))
+    run_uplift(cfg, a.out, resume=a.resume, progress=not a.quiet, executor=executor)
     return 0

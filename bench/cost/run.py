@@ -27,18 +27,18 @@ what it finished.
 """
 from __future__ import annotations
 
-import csv
 import json
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 
 from bench.cost import breakdown as bd
 from bench.cost.memory import flush
 from bench.cost.step_modes import MODES, Prepared, prepare
+from bench.cost.tables import format_table, write_csv
 from bench.cost.timing import TimingConfig, interleaved_rounds, make_clock, ratio_stats, summary
 from bench.store.provenance import machine_info
 from guidance import StepIn, build_backend, check_backend, ran_as, scorer_kind
@@ -212,73 +212,72 @@ def _relative_to_reference(rows: list[dict], times: dict) -> None:
             r["extra_peak_reserved_gib"] = r["peak_reserved_gib"] - ref["peak_reserved_gib"]
 
 
-def run(base: CostRunConfig, batches: list[int], sizes: list[int | None], backends: list[str], modes: list[str],
-        out: str | Path, command: str, log: Callable[[str], None] = print) -> Path:
-    """Every (batch, size) configuration in turn, one model load; returns the output folder."""
-    names = [REFERENCE] + [b for b in dict.fromkeys(backends) if b != REFERENCE]  # ratios need `none`
-    for batch in batches:
-        for size in sizes:
-            validate(replace(base, batch=batch, height=size, width=size), names, modes)
-    device = torch.device(base.device)
-    if device.type == "cuda":
+def setup_torch(base: CostRunConfig) -> None:
+    """cuDNN's autotuner and the thread count, as every process that measures sets them."""
+    if base.device.startswith("cuda"):
         torch.backends.cudnn.benchmark = base.cudnn_benchmark
-    threads = base.threads or (1 if device.type == "cpu" else None)
+    threads = base.threads or (1 if torch.device(base.device).type == "cpu" else None)
     if threads:  # on CPU one thread by default: OpenMP's spin-waiting on a shared 2-core machine costs 40x
         torch.set_num_threads(threads)
+
+
+def measure(models, cfg: CostRunConfig, names: list[str], modes: list[str], context: dict, cache: dict,
+            log: Callable[[str], None] = print) -> dict:
+    """One configuration: its rows of steps, breakdown and kernels, with its size and time."""
+    if cfg.height:
+        check_image_size(cfg.height, cfg.width, models.vae_scale_factor)
+    t0 = time.perf_counter()
+    h, w = cfg.height or models.resolution, cfg.width or models.resolution
+    log(f"{cfg.model} {cfg.dtype} {models.device.type} batch {cfg.batch} {h}x{w}: {', '.join(modes)}")
+    tables = run_config(models, cfg, build_backends(models, names, h, w, cache), modes, context, log)
+    return {"tables": tables, "batch": cfg.batch, "height": h, "width": w, "seconds": round(time.perf_counter() - t0, 1),
+            "random_weights": models.random_weights}
+
+
+def measure_here(base: CostRunConfig, configs: list[CostRunConfig], names: list[str], modes: list[str], run_id: str, command: str,
+                 log: Callable[[str], None] = print) -> Iterator[tuple[int, dict]]:
+    """Every configuration in this process, in order, on one model load: (index, result of `measure`)."""
+    setup_torch(base)
+    context = {"run_id": run_id, "command": command, "torch_threads": torch.get_num_threads(), **machine_info()}
+    models = load_models(base.model, base.weights, dtype=DTYPES[base.dtype], device=torch.device(base.device), seed=base.seed)
+    for cfg in configs:  # every size checked before the first is measured
+        if cfg.height:
+            check_image_size(cfg.height, cfg.width, models.vae_scale_factor)
+    cache: dict = {}
+    for i, cfg in enumerate(configs):
+        yield i, measure(models, cfg, names, modes, context, cache, log)
+
+
+def run(base: CostRunConfig, batches: list[int], sizes: list[int | None], backends: list[str], modes: list[str],
+        out: str | Path, command: str, log: Callable[[str], None] = print, measure_with: Callable = measure_here) -> Path:
+    """Every (batch, size) configuration, measured by `measure_with` (this process, or Ray tasks:
+    bench/cost/remote.py); tables and run.json are rewritten, in configuration order, as each finishes."""
+    names = [REFERENCE] + [b for b in dict.fromkeys(backends) if b != REFERENCE]  # ratios need `none`
+    configs = [replace(base, batch=batch, height=size, width=size) for batch in batches for size in sizes]
+    for cfg in configs:
+        validate(cfg, names, modes)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "command.txt").write_text(command + "\n")  # beside the figures, as well as in every row
-    prov = machine_info()
     run_id = time.strftime("%Y%m%d-%H%M%S")
-    context = {"run_id": run_id, "command": command, "torch_threads": torch.get_num_threads(), **prov}
-    models = load_models(base.model, base.weights, dtype=DTYPES[base.dtype], device=device, seed=base.seed)
-    for size in sizes:
-        if size:
-            check_image_size(size, size, models.vae_scale_factor)
     config = {k: v for k, v in asdict(base).items() if k not in ("batch", "height", "width")}  # these vary per configuration
     meta = {"run_id": run_id, "command": command, "config": config, "batches": batches, "sizes": sizes,
-            "backends": names, "modes": modes, "random_weights": models.random_weights, "provenance": prov, "configs_done": []}
-    if models.random_weights:
-        meta["note"] = RANDOM_NOTE
-    tables: dict[str, list] = {"steps": [], "breakdown": [], "kernels": []}
-    cache: dict = {}
-    for batch in batches:
-        for size in sizes:
-            cfg = replace(base, batch=batch, height=size, width=size)
-            t0 = time.perf_counter()
-            h, w = size or models.resolution, size or models.resolution
-            log(f"{base.model} {base.dtype} {device.type} batch {batch} {h}x{w}: {', '.join(modes)}")
-            rows = run_config(models, cfg, build_backends(models, names, h, w, cache), modes, context, log)
-            for key, part in zip(tables, rows):
-                tables[key] += part
-                write_csv(out / f"{key}.csv", tables[key])
-            meta["configs_done"].append({"batch": batch, "height": h, "width": w, "seconds": round(time.perf_counter() - t0, 1)})
-            (out / "run.json").write_text(json.dumps(meta, indent=2) + "\n")
-            log(format_table([r for r in rows[0]], f"{base.model} {base.dtype} {device.type} batch {batch} {h}x{w}"))
+            "backends": names, "modes": modes, "random_weights": None, "provenance": machine_info(), "configs_done": []}
+    results: dict[int, dict] = {}
+    for i, res in measure_with(base, configs, names, modes, run_id, command, log):
+        if "failed" in res:  # a Ray worker died beyond its retries: said, and the run goes on
+            meta.setdefault("configs_failed", []).append({k: res[k] for k in ("batch", "height", "width", "failed")})
+            log(f"batch {res['batch']} size {res['height']}: failed ({res['failed']})")
+        else:
+            results[i] = res
+        done = [results[j] for j in sorted(results)]
+        for k, key in enumerate(("steps", "breakdown", "kernels")):
+            write_csv(out / f"{key}.csv", [r for d in done for r in d["tables"][k]])
+        meta["configs_done"] = [{k: d[k] for k in d if k not in ("tables", "random_weights")} for d in done]
+        meta["random_weights"] = any(d["random_weights"] for d in done)
+        if meta["random_weights"]:
+            meta["note"] = RANDOM_NOTE
+        (out / "run.json").write_text(json.dumps(meta, indent=2) + "\n")
+        if "failed" not in res:
+            log(format_table(res["tables"][0], f"{base.model} {base.dtype} {torch.device(base.device).type} batch {res['batch']} {res['height']}x{res['width']}"))
     return out
-
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    """Flat rows with the union of their keys as columns; no rows, an empty file (no profile asked for)."""
-    keys = list(dict.fromkeys(k for r in rows for k in r))
-    if not keys:
-        path.write_text("")
-        return
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        w.writerows(rows)
-
-
-def format_table(rows: list[dict], title: str) -> str:
-    """A short plain-text table for the terminal (the device tool returns the output's end)."""
-    lines = [title, f"{'backend':<14}{'mode':<8}{'step_ms':>9}{'ratio':>7}{'lo-hi':>12}{'busy_ms':>9}{'peak_GiB':>9}{'extra':>7}  status"]
-    def f(r, k, spec):
-        width = int(spec.split(".")[0])
-        return format(r[k], spec) if r.get(k) is not None else "-".rjust(width)
-
-    for r in rows:
-        spread = f"{r['step_ms_ratio_lo']:.2f}-{r['step_ms_ratio_hi']:.2f}" if r.get("step_ms_ratio_lo") is not None else "-"
-        lines.append(f"{r['backend']:<14}{r['mode']:<8}{f(r, 'step_ms', '9.2f')}{f(r, 'step_ms_ratio', '7.2f')}{spread:>12}"
-                     f"{f(r, 'gpu_busy_ms', '9.2f')}{f(r, 'peak_alloc_gib', '9.3f')}{f(r, 'extra_peak_mem_gib', '7.3f')}  {r['status']}")
-    return "\n".join(lines)

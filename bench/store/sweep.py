@@ -30,6 +30,7 @@ class SweepSummary:
     ran: int = 0
     skipped: int = 0
     oom: int = 0
+    failed: int = 0  # cells whose worker died (Ray executor)
 
 
 def memory_at_failure_gib() -> float | None:
@@ -47,9 +48,7 @@ def run_sweep(
     progress: bool = True,
 ) -> SweepSummary:
     configs = list(configs)
-    done = store.done()
-    if done and not resume:
-        raise ValueError(f"{store.path} already holds {len(store.rows())} rows: pass --resume to finish that sweep, or choose another output")
+    done = check_fresh(store, resume)
     summary = SweepSummary()
     run = None
     hashes = [config_hash(c) for c in configs]
@@ -61,21 +60,14 @@ def run_sweep(
             summary.skipped += 1
             continue
         if run is None:  # provenance once per process that writes
-            run = {"run_id": uuid.uuid4().hex[:12], "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **machine_info()}
-            store.record_run(run)
+            run = open_run(store)
         t0 = time.perf_counter()
         try:
             measured, status = run_one(config), "ok"
         except torch.OutOfMemoryError as e:  # the sweep goes on; the row says where memory ran out
-            measured, status = {"error": str(e).splitlines()[0], "mem_at_failure_gib": memory_at_failure_gib()}, "oom"
+            measured, status = oom_row(e), "oom"
             summary.oom += 1
-            gc.collect()
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        rows = [{**config, **measured}] if isinstance(measured, dict) else measured
-        stamp = {"config_hash": h, "cell_rows": len(rows), "status": status, "row_wall_s": round(time.perf_counter() - t0, 3),
-                 "git_commit": run["git_commit"], "run_id": run["run_id"]}
-        rows = [{**r, **stamp} for r in rows]
+        rows = stamp(config, h, measured, status, time.perf_counter() - t0, run)
         store.append(rows)
         done.add(h)
         summary.ran += 1
@@ -85,3 +77,35 @@ def run_sweep(
                 on_cell(rows)
     bar.close()
     return summary
+
+
+def check_fresh(store: RowStore, resume: bool) -> set[str]:
+    """Hashes of the cells the store holds; refused unless resuming."""
+    done = store.done()
+    if done and not resume:
+        raise ValueError(f"{store.path} already holds {len(store.rows())} rows: pass --resume to finish that sweep, or choose another output")
+    return done
+
+
+def open_run(store: RowStore) -> dict:
+    """This writer's provenance, recorded once in the store's runs file; rows name it by `run_id`."""
+    run = {"run_id": uuid.uuid4().hex[:12], "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **machine_info()}
+    store.record_run(run)
+    return run
+
+
+def oom_row(e: BaseException) -> dict:
+    """What an out-of-memory cell records, after freeing what it can so the next cell starts clean."""
+    row = {"error": str(e).splitlines()[0], "mem_at_failure_gib": memory_at_failure_gib()}
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return row
+
+
+def stamp(config: dict, h: str, measured: dict | list[dict], status: str, wall_s: float, run: dict) -> list[dict]:
+    """The cell's rows as the store holds them: merged with the configuration, with hash, status, time and provenance."""
+    rows = [{**config, **measured}] if isinstance(measured, dict) else measured
+    cell = {"config_hash": h, "cell_rows": len(rows), "status": status, "row_wall_s": round(wall_s, 3),
+            "git_commit": run["git_commit"], "run_id": run["run_id"]}
+    return [{**r, **cell} for r in rows]

@@ -23,7 +23,8 @@ KEYS = ["prompt_idx", "seed"]
 NOT_JUDGES = {"arm", "backend", "prompt_idx", "seed", "step_ms", "guided_step_ms", "nonfinite_steps", "saturated_steps", "guided_steps", "ran_as",
               "backend_calls", "guided_recurrence", "guided_iterations",
               "config_hash", "cell_rows", "status", "row_wall_s", "git_commit", "run_id", "nonfinite_values", "error", "mem_at_failure_gib",
-              "seed_start", "seed_stop", "prompt_truncated", *SAMPLER_FIELDS, *GUIDANCE_FIELDS}
+              "seed_start", "seed_stop", "prompt_truncated", *SAMPLER_FIELDS, *GUIDANCE_FIELDS,
+              "worker_host", "worker_pid", "worker_gpu_ids", "worker_device"}  # where a Ray task ran it (bench/store/ray_tasks.py)
 
 
 def samples(path) -> pd.DataFrame:

@@ -130,9 +130,26 @@ def _holds_a_sweep(out: Path) -> bool:
     return out.is_dir() and any(p.name != ".lock" for p in out.iterdir())
 
 
+class LocalCells:
+    """The cells in this process, on one kit (models and scorers) built once; bench/uplift/remote.py runs them on Ray."""
+
+    def __init__(self, cfg: UpliftConfig):
+        self.cfg, self.kit = cfg, build_kit(cfg)
+
+    def describe(self) -> dict:
+        return {"scorers": self.kit.scorer_desc, "random_weights": self.kit.models.random_weights}
+
+    def sweep(self, store: RowStore, image_dir: Path, on_cell: Callable, progress: bool):
+        return run_sweep(cells(self.cfg), lambda cell: run_cell(self.kit, self.cfg, cell, image_dir), store, resume=True,
+                         on_cell=on_cell, progress=progress)
+
+
 def run_uplift(cfg: UpliftConfig, out: str | Path, resume: bool = False, log: Callable[[str], None] = print,
-               progress: bool = True) -> Path:
-    """Run (or, with resume, finish) the sweep in `out`; one writer at a time, its identity fixed at creation."""
+               progress: bool = True, executor: Callable | None = None) -> Path:
+    """Run (or, with resume, finish) the sweep in `out`; one writer at a time, its identity fixed at creation.
+
+    `executor(cfg)` makes what runs the cells (`describe()`, `sweep(...)`): LocalCells by default; the rows are the same.
+    """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file: expected a sweep folder (new, or one to --resume)")
@@ -147,17 +164,16 @@ def run_uplift(cfg: UpliftConfig, out: str | Path, resume: bool = False, log: Ca
             check_same_sweep(config_path, ident)
         elif store.rows():
             raise ValueError(f"{out} holds rows but no config.json: its identity is lost; start the sweep in another --out")
-        kit = build_kit(cfg)
+        runner = (executor or LocalCells)(cfg)
         if not config_path.exists():  # written once, when the sweep is made
-            write_atomic(config_path, json.dumps({**ident, "scorers": kit.scorer_desc, "random_weights": kit.models.random_weights},
-                                                 indent=2) + "\n")
+            write_atomic(config_path, json.dumps({**ident, **runner.describe()}, indent=2) + "\n")
 
         def on_cell(rows: list[dict]) -> None:
             r = rows[0]
             first, last = r.get("seed", r.get("seed_start")), rows[-1].get("seed", r.get("seed_stop", 0) - 1)
             log(f"{arm_of(r).label} prompt {r['prompt_idx']} seeds {first}..{last}: {r['status']} ({r['row_wall_s']} s)")
 
-        s = run_sweep(cells(cfg), lambda cell: run_cell(kit, cfg, cell, out / "images"), store, resume=True, on_cell=on_cell,
-                      progress=progress)
-    log(f"{s.ran} cells run, {s.skipped} already done, {s.oom} out of memory -> {store.path}")
+        s = runner.sweep(store, out / "images", on_cell, progress)
+    failed = f", {s.failed} failed" if s.failed else ""
+    log(f"{s.ran} cells run, {s.skipped} already done, {s.oom} out of memory{failed} -> {store.path}")
     return store.path

@@ -76,7 +76,6 @@ def sample(
     sample) draws the noise that takes a redone step back to its timestep.
     """
     check_recurrence(scheduler, guidance.recurrence)
-    prediction_type = scheduler.config.prediction_type
     alphas_cumprod = scheduler.alphas_cumprod
     timesteps = scheduler.timesteps
     n = len(timesteps)

@@ -4,7 +4,9 @@ Paths are recorded repository-relative (absolute outside the repository), so
 the same sweep resumes from any working folder and committed sweeps name no
 machine paths; each checkpoint, config and data file (a model folder as a
 whole) is recorded by SHA-256, so a head replaced between runs is refused on
-resume. The code commit is not part of it: rows carry their own.
+resume. An arm's `draw` (best-of-N, added after sweeps were committed) is
+recorded only where it is not 0, so sweeps made before it keep their
+identities. The code commit is not part of it: rows carry their own.
 """
 from __future__ import annotations
 
@@ -37,6 +39,9 @@ def input_paths(cfg: UpliftConfig) -> dict[str, str]:
 def identity(cfg: UpliftConfig) -> dict:
     """{"config": the configuration tree with portable paths, "inputs": {role: {"path", "sha256"}}}."""
     config = json.loads(json.dumps(asdict(cfg)))
+    for arm in config["arms"]:  # a field added after sweeps were committed: at its default it is left out, so they still resume
+        if arm["draw"] == 0:
+            del arm["draw"]
     if Path(cfg.model.source).exists():
         config["model"]["source"] = portable(cfg.model.source)
     for j in config["judges"]:

@@ -104,3 +104,27 @@ def test_a_backend_is_set_against_best_of_n_at_its_own_cost_pair_by_pair():
     # beyond the largest N drawn: read at that N, and said so
     far = against_best_of(df, draws, chosen.assign(sd_flop_ratio=9.0), steps=10).iloc[0]
     assert far.beyond and far.at_n == 4 and far.cost == pytest.approx(5.0)
+
+
+def test_the_readme_recipe_runs_as_written_at_tiny_scale(tmp_path, capsys):
+    """The README's cheap-alternatives block, on one caption at 2 seeds and 2 steps: both baselines in the report and headline."""
+    import json
+    import re
+    import shlex
+    from pathlib import Path
+
+    from bench.cli import main
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("### The cheap alternatives: CFG only and best-of-N", 1)[1].split("\n## ", 1)[0]
+    sweep, report = re.search(r"```sh\n(.*?)```", section, re.S).group(1).strip().splitlines()
+    out = shlex.split(sweep)[shlex.split(sweep).index("--out") + 1]
+    tiny = lambda line: [a.replace(out, str(tmp_path / "u")) for a in shlex.split(line)[3:]]  # noqa: E731
+    assert main([*tiny(sweep), "--seeds", "2", "--steps", "2", "--prompt", "a red circle on a dark blue background", "--quiet"]) == 0
+    assert main([*tiny(report), "--headline", str(tmp_path / "headline.json")]) == 0
+    md = (tmp_path / "u.md").read_text()
+    assert "## Best-of-N: more unguided samples instead of guidance" in md and "## CFG only: the cheap alternative" in md
+    assert "| judge_midblock | 8 |" in md and "The draws cost 7 unguided samples (N - 1 = 7 per held-out pair)" in md
+    head = json.loads((tmp_path / "headline.json").read_text())["backends"]
+    assert {"above_best_of_n", "vs_best_of_n_margin", "sd_cost_per_sample", "beats_cfg_only"} <= set(head["midu"]) & set(head["pixel"])
+    assert head["pixel"]["sd_cost_per_sample"] > head["midu"]["sd_cost_per_sample"] > 1

@@ -26,7 +26,7 @@ from toyworld.world import TOY_WEIGHTS, toy_prompts
 DEMO_BACKENDS = ("none", "midu", "latent", "pixel")
 DEMO_SCALES = (-0.05, 0.03, 0.05)  # around the scales the committed sweep chose (reports/toyworld.md)
 DEMO_WINDOW = (0.3, 1.0)  # as the committed sweep (make toyworld-sweep)
-DEMO_BEST_OF = 4  # best-of-1, 2, 4: reaches past every demo backend's cost at SD 2.1-base scale (pixel's is about 3.8)
+DEMO_BEST_OF = 4  # best-of-1, 2, 4: reaches past every demo backend's cost at SD 2.1-base scale (pixel's is about 3.7)
 
 
 def toy_demo(out: str | Path, seeds: int = 16, steps: int = 25, backends: tuple[str, ...] = DEMO_BACKENDS,
@@ -37,8 +37,8 @@ def toy_demo(out: str | Path, seeds: int = 16, steps: int = 25, backends: tuple[
                                 "repository); install from a checkout that has them (pip install .), or rebuild them in one "
                                 "with `make toyworld` (about 25 min on 2 cores)")
     out = Path(out)
-    cfg = resolve_config("toy", arms=make_arms(backends, scales, best_of=best_of), prompts=toy_prompts()[:n_prompts], seeds=seeds, chunk=seeds,
-                         grid_seeds=min(seeds, 4), sampler=SamplerConfig(steps=steps, cfg_scale=5.0),
+    cfg = resolve_config("toy", arms=make_arms(backends, scales, best_of=best_of), prompts=toy_prompts()[:n_prompts], seeds=seeds,
+                         chunk=seeds, grid_seeds=min(seeds, 4), sampler=SamplerConfig(steps=steps, cfg_scale=5.0),
                          guidance=GuidanceConfig(window_start=DEMO_WINDOW[0], window_end=DEMO_WINDOW[1]))
     run_uplift(cfg, out / "sweep", resume=(out / "sweep" / "config.json").exists(), log=log, progress=progress)
     command = "python -m bench demo " + shlex.join(["--out", str(out), "--seeds", str(seeds), "--steps", str(steps),

@@ -106,7 +106,7 @@ def write_report(sweep: str | Path, out: str | Path, headline: str | Path | None
         cfg_held = cfg_rows(uplift_table(df[df.backend == REFERENCE], held))
         cfg_held = cfg_held[cfg_held.judge == select] if len(cfg_held) else cfg_held
         points = pd.DataFrame([{"cfg": float(r.arm.split("=")[-1]), "uplift": r.uplift, "ci_low": r.ci_low, "ci_high": r.ci_high,
-                                "best": r.arm == best_cfg.arm} for _, r in cfg_held.iterrows()], columns=["cfg", "uplift", "ci_low", "ci_high", "best"])
+                                "best": best_cfg is not None and r.arm == best_cfg.arm} for _, r in cfg_held.iterrows()], columns=["cfg", "uplift", "ci_low", "ci_high", "best"])
         plot_best_of(bo_curve, bo_versus, points, select, fig_dir / "best_of_n.png")
         no_cost = sorted(set(chosen.backend[chosen.sd_flop_ratio.isna()])) if "sd_flop_ratio" in chosen else []
         lines += best_of_lines(bo_curve, bo_versus, versus, select, f"{fig_dir.name}/best_of_n.png", len(draws), no_cost)

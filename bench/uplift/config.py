@@ -4,9 +4,10 @@ A sweep is a base configuration and a list of arms. An arm is a backend and the
 fields it changes (`scale` for guided arms; any field of `SamplerConfig` or
 `GuidanceConfig` may vary, e.g. `cfg_scale` or `window_start`), applied with
 `dataclasses.replace`; a best-of-N draw is `none` with a `draw` index, sampled
-from reserved seeds on the held-out pairs only (bench/uplift/seeds.py). Cells are arms x prompts x chunks of seeds; every arm
-pairs with the reference arm (`none`, nothing changed) at the same seed and
-prompt. The world, when one is named, is resolved here and nowhere else.
+from reserved seeds on the held-out pairs only (bench/uplift/seeds.py). Cells
+are arms x prompts x chunks of seeds; every arm pairs with the reference arm
+(`none`, nothing changed) at the same seed and prompt. The world, when one is
+named, is resolved here and nowhere else.
 """
 from __future__ import annotations
 

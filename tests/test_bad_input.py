@@ -78,6 +78,9 @@ CASES = [
     (U + ["--window", "0.3", "2"], "(0.3, 2.0) must lie in [0, 1]"),
     (U + ["--recurrence", "-1"], "recurrence=-1: expected an integer >= 1"),
     (U + ["--recurrence", "3", "--scheduler", "dpmpp"], "--recurrence 3 redoes steps, which corrupts multistep scheduler 'dpmpp'"),
+    (U + ["--best-of", "3"], "best_of=3: expected a power of two"),
+    (U + ["--best-of", "0"], "best_of=0: expected a power of two"),
+    (U + ["--best-of", "4", "--seeds", "1"], "seeds=1: best-of-N draws need at least 2"),
     # cost-run
     (C + ["--backends", "mid-u"], "unknown backend 'mid-u'"),
     (C + ["--modes", "turbo"], "unknown mode 'turbo'"),
@@ -102,6 +105,7 @@ CASES = [
     (["uplift-report", "--sweep", "no/such/sweep", "--out", "OUT/r.md"], "no uplift sweep in no/such/sweep"),
     (["gate", "--baseline", "no/such.csv", "--current", "no/such.csv"], "no/such.csv"),
     (["demo", "--seeds", "1"], "--seeds 1: expected at least 2"),
+    (["demo", "--best-of", "6"], "best_of=6: expected a power of two"),
 ]
 
 

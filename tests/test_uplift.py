@@ -34,10 +34,11 @@ def test_cells_skip_scale_zero_and_chunk_seeds():
 
 
 def test_sweep_report_and_headline(tmp_path):
-    cfg = UpliftConfig(prompts=("a red circle on a dark blue background",), arms=make_arms(("none", "midu", "latent"), (-1.0, 1.0), cfg_scales=(2.0, 9.0)),
+    cfg = UpliftConfig(prompts=("a red circle on a dark blue background",), arms=make_arms(("none", "midu", "latent"), (-1.0, 1.0), cfg_scales=(2.0, 9.0), best_of=2),
                        seeds=4, chunk=4, sampler=SamplerConfig(steps=2, cfg_scale=5.0), world="toy", grid_seeds=2)
     run_uplift(cfg, tmp_path / "sweep", log=lambda s: None)
     df = samples(tmp_path / "sweep" / "rows.jsonl")
+    assert len(samples(tmp_path / "sweep" / "rows.jsonl", draws=True)) == 2  # one best-of-N draw per held-out seed, apart from df
     assert len(df) == 4 * (1 + 2 * 2 + 2) and {"truth", "truth_composition", "judge_midblock", "judge_image", "caption_colour"} <= set(df.columns)
     t = uplift_table(df)
     own = t[(t.backend == "midu") & (t.judge == "judge_midblock")].set_index("scale")
@@ -62,6 +63,11 @@ def test_sweep_report_and_headline(tmp_path):
             "gt_uplift_negative"} <= set(midu)
     assert 0 <= midu["colour_match"] <= 1 and midu["gt_negative_scale"] == -1.0
     assert midu["best_cfg_only"] in (2.0, 9.0) and midu["vs_best_cfg_ci_low"] <= midu["vs_best_cfg_uplift"] <= midu["vs_best_cfg_ci_high"]
+    # best-of-N at each backend's own cost (all steps guided here: the cost is the FLOP ratio), on one plane with CFG only
+    assert "## Best-of-N: more unguided samples instead of guidance" in text and (tmp_path / "rep" / "toy_figures" / "best_of_n.png").is_file()
+    assert "- **midu** costs 1.21 unguided samples per finished sample at SD 2.1-base, 512 px and " in text
+    assert midu["above_best_of_n"] in (True, False, None) and midu["beats_cfg_only"] in (True, False, None) and midu["best_of_n_max"] == 2
+    assert midu["vs_best_of_n_ci_low"] <= midu["vs_best_of_n_margin"] <= midu["vs_best_of_n_ci_high"]
 
 
 def test_resume_with_other_settings_is_refused(tmp_path):

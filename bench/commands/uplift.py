@@ -37,6 +37,9 @@ def add_parser(sub) -> None:
     p.add_argument("--cfg-scale", type=float, default=5.0, help="classifier-free guidance scale")
     p.add_argument("--cfg-scales", type=float, nargs="+", default=[],
                    help="CFG-only baselines: the unguided sampler at each of these CFG scales, chosen and compared like a backend")
+    p.add_argument("--best-of", type=int, default=1, metavar="N",
+                   help="best-of-N baseline: N-1 more unguided draws per held-out (prompt, seed) pair from reserved seeds, "
+                        "N a power of two (e.g. 8); the report sets each backend against best-of-1..N at its own cost (default 1: none)")
     p.add_argument("--scheduler", default="ddim", help="ddim, euler or dpmpp")
     p.add_argument("--head", action="append", default=[], metavar="KIND=STEM", help="trained head for midblock or latent, e.g. midblock=heads/aesthetic")
     p.add_argument("--transfer-head", action="store_true",
@@ -88,7 +91,8 @@ def config_from_args(a):
     from bench.uplift.resolve import resolve_config
     from guidance import GuidanceConfig, SamplerConfig
 
-    arms = make_arms(a.backends, a.scales, _scales_for(a.scales_for), [c for c in a.cfg_scales if c != a.cfg_scale])
+    arms = make_arms(a.backends, a.scales, _scales_for(a.scales_for), [c for c in a.cfg_scales if c != a.cfg_scale],
+                     best_of=a.best_of)
     return resolve_config(a.world, arms=arms, prompts=tuple(a.prompts or ()), source=a.model, weights=a.weights, dtype=a.dtype,
                           device=a.device, heads=dict(_heads(a.head)), transfer=a.transfer_head,
                           variant=a.variant, model_config=a.model_config,

@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from bench.report.headline import merge_headline
-from bench.report.uplift_plots import backend_grid, plot_pareto, plot_uplift_vs_scale
+from bench.report.uplift_best_of import best_of_headline, best_of_lines, best_of_reading, no_draws_lines
+from bench.report.uplift_plots import backend_grid, plot_best_of, plot_pareto, plot_uplift_vs_scale
 from bench.report.uplift_sections import (
     CAPTION_JUDGES, RULE_TEXT, caption_lines, fmt, headline_figures, negative_lines, other_rule_lines, own_judge, parts_lines,
     reading_lines, show_path, skipped_lines, warning_lines, world_models_lines,
@@ -18,8 +19,10 @@ from bench.report.uplift_sections import (
 from bench.report.uplift_costs import SD_LABEL, add_costs, cost_cells, cost_headers
 from bench.store.provenance import REPO_ROOT
 from bench.report.uplift_baselines import cfg_lines
-from bench.uplift.analysis import choose_scales, judge_columns, samples, uplift_table
+from bench.uplift.analysis import choose_scales, judge_columns, samples, split_seeds, uplift_table
 from bench.uplift.baselines import against_cfg, cfg_rows, choose_cfg
+from bench.uplift.best_of import against_best_of, curves
+from bench.uplift.config import REFERENCE
 from bench.uplift.stats import CI_METHOD, LEVEL, N_RESAMPLES
 from sdmodels.files import write_atomic
 
@@ -44,6 +47,10 @@ def write_report(sweep: str | Path, out: str | Path, headline: str | Path | None
     best_cfg = choose_cfg(df, select, rule)
     chosen, gpu_name = add_costs(choose_scales(df, select, rule), REPO_ROOT / "results")
     other = choose_scales(df, select, next(r for r in RULE_TEXT if r != rule))
+    versus = against_cfg(df, chosen, best_cfg, select) if best_cfg is not None else None
+    draws = samples(sweep / "rows.jsonl", draws=True)  # best-of-N's extra unguided samples (--best-of), apart from every other table
+    bo_curve = curves(df, draws, select) if len(draws) else pd.DataFrame()
+    bo_versus = against_best_of(df, draws, chosen, cfg["config"]["sampler"]["steps"], select) if len(bo_curve) else pd.DataFrame()
     plot_uplift_vs_scale(table, judges + [j for j in CAPTION_JUDGES if j in judge_columns(df)], fig_dir / "uplift_vs_scale.png")
     plot_pareto(chosen, select, fig_dir / "pareto.png")
 
@@ -65,6 +72,7 @@ def write_report(sweep: str | Path, out: str | Path, headline: str | Path | None
               f"CFG {cfg['config']['sampler']['cfg_scale']}, gradient {cfg['config']['guidance']['grad_norm']}-normalised onto the {cfg['config']['guidance']['target']}.", ""]
     independent = select == "truth" or trained.get(f"{select.removeprefix('judge_')} scorer", False)
     lines += reading_lines(chosen, table, select, independent)
+    lines += best_of_reading(bo_versus, versus, best_cfg)
     lines += warning_lines(df, table)
     if cfg["config"].get("world") == "toy":
         lines += world_models_lines(cfg["config"]["model"]["source"])
@@ -92,8 +100,18 @@ def write_report(sweep: str | Path, out: str | Path, headline: str | Path | None
     lines += parts_lines(chosen)
     lines += caption_lines(chosen, table)
     lines += negative_lines(table, select)
-    versus = against_cfg(df, chosen, best_cfg, select) if best_cfg is not None else None
     lines += cfg_lines(cfg_table, best_cfg, versus, select)
+    held = split_seeds(df)[1]
+    if len(bo_curve):
+        cfg_held = cfg_rows(uplift_table(df[df.backend == REFERENCE], held))
+        cfg_held = cfg_held[cfg_held.judge == select] if len(cfg_held) else cfg_held
+        points = pd.DataFrame([{"cfg": float(r.arm.split("=")[-1]), "uplift": r.uplift, "ci_low": r.ci_low, "ci_high": r.ci_high,
+                                "best": best_cfg is not None and r.arm == best_cfg.arm} for _, r in cfg_held.iterrows()], columns=["cfg", "uplift", "ci_low", "ci_high", "best"])
+        plot_best_of(bo_curve, bo_versus, points, select, fig_dir / "best_of_n.png")
+        no_cost = sorted(set(chosen.backend[chosen.sd_flop_ratio.isna()])) if "sd_flop_ratio" in chosen else []
+        lines += best_of_lines(bo_curve, bo_versus, versus, select, f"{fig_dir.name}/best_of_n.png", len(draws), no_cost)
+    else:
+        lines += no_draws_lines(int((df.arm.eq(REFERENCE) & df.seed.isin(held)).sum()))
     lines += skipped_lines(sweep, cfg["config"]["model"]["dtype"])
     lines += ["## Reward hacking", "", "Where a backend's own scorer rises more than the independent judges, it is fitting its scorer's blind spots:", ""]
     lines += ["| backend | scale | own judge uplift | ground-truth / independent uplift |", "|---|---|---|---|"]  # chosen scale, held-out seeds
@@ -115,6 +133,8 @@ def write_report(sweep: str | Path, out: str | Path, headline: str | Path | None
         for _, r in (versus.iterrows() if versus is not None else ()):
             per[r.backend].update({"best_cfg_only": float(best_cfg.arm.split("=")[-1]), "vs_best_cfg_uplift": r.uplift,
                                    "vs_best_cfg_ci_low": r.ci_low, "vs_best_cfg_ci_high": r.ci_high})
+        for b, values in best_of_headline(bo_versus, versus).items():
+            per.setdefault(b, {}).update(values)
         for _, r in other[other.judge == select].iterrows():
             per[r.backend].update({f"gt_scale_by_{r.rule}": float(r.scale), f"gt_uplift_by_{r.rule}": r.uplift,
                                    f"gt_uplift_ci_low_by_{r.rule}": r.ci_low, f"win_rate_by_{r.rule}": r.win_rate})

@@ -1,4 +1,4 @@
-"""Uplift report figures: uplift against scale, uplift against cost, image grids of seeds x scales."""
+"""Uplift report figures: uplift against scale, uplift against cost, guidance against best-of-N, image grids of seeds x scales."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,6 +13,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 from bench.report.colours import colour  # noqa: E402
 from bench.report.grid import save_grid  # noqa: E402
+from guidance import BACKENDS, scorer_kind  # noqa: E402
 
 
 def plot_uplift_vs_scale(table: pd.DataFrame, judges: list[str], path: Path) -> Path:
@@ -58,6 +59,38 @@ def plot_pareto(chosen: pd.DataFrame, judge: str, path: Path) -> Path:
         ax.set_xlabel(label, fontsize=8)
         ax.set_ylabel(f"{judge} uplift, chosen scale (95% CI)", fontsize=8)
     axes[0][0].set_title("uplift against cost (held-out seeds)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_best_of(curve: pd.DataFrame, versus: pd.DataFrame, cfg_points: pd.DataFrame, judge: str, path: Path) -> Path:
+    """Uplift against cost per finished sample at SD 2.1-base scale: best-of-N per scorer, CFG only, each guided backend."""
+    fig, ax = plt.subplots(figsize=(7.0, 4.4))
+    for scorer, g in curve.groupby("scorer"):
+        kind = scorer.removeprefix("judge_")
+        c = colour(next(b for b in BACKENDS if scorer_kind(b) == kind))
+        users = sorted(versus.backend[versus.scorer == scorer]) if len(versus) else []
+        ax.plot(g.best_of, g.uplift, ls="--", marker="s", ms=4, color=c,
+                label=f"best-of-N ranked by the {kind} scorer" + (f" ({', '.join(users)}'s own)" if users else ""))
+        ax.fill_between(g.best_of, g.ci_low, g.ci_high, color=c, alpha=0.08)
+    for _, r in cfg_points.iterrows():
+        ax.errorbar(1.0, r.uplift, yerr=[[r.uplift - r.ci_low], [r.ci_high - r.uplift]], fmt="D", ms=5, capsize=3,
+                    color="black" if r.best else "grey", label="CFG only (cost 1); black: the chosen CFG scale" if r.best else None)
+        ax.annotate(f"CFG {r.cfg:g}", (1.0, r.uplift), fontsize=7, xytext=(-6, 0), textcoords="offset points", ha="right", va="center")
+    for _, r in versus.iterrows():
+        ax.errorbar(r.cost, r.gt_uplift, yerr=[[r.gt_uplift - r.gt_ci_low], [r.gt_ci_high - r.gt_uplift]], fmt="o", ms=7, capsize=3,
+                    color=colour(r.backend), label=f"{r.backend} guided, scale {r.scale:g}")
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xscale("log", base=2)
+    ax.set_xlim(0.7, max(curve.best_of.max(), versus.cost.max() if len(versus) else 1) * 1.3)
+    ax.set_xticks(sorted(set(curve.best_of)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_xlabel("cost per finished sample at SD 2.1-base, 512 px (unguided samples; cost model; log scale)", fontsize=8)
+    ax.set_ylabel(f"{judge} uplift vs the pair's unguided sample\n(held-out pairs, 95% CI)", fontsize=8)
+    ax.set_title("guidance against best-of-N" + (" and CFG only" if len(cfg_points) else "") + " at the same cost", fontsize=9)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)

@@ -16,6 +16,7 @@ import pandas as pd
 from bench.store.rows import read_rows
 from bench.uplift.config import GUIDANCE_FIELDS, REFERENCE, SAMPLER_FIELDS
 from bench.uplift.run import arm_of
+from bench.uplift.seeds import halves
 from bench.uplift.stats import paired_uplift
 
 KEYS = ["prompt_idx", "seed"]
@@ -23,14 +24,19 @@ KEYS = ["prompt_idx", "seed"]
 NOT_JUDGES = {"arm", "backend", "prompt_idx", "seed", "step_ms", "guided_step_ms", "nonfinite_steps", "saturated_steps", "guided_steps", "ran_as",
               "backend_calls", "guided_recurrence", "guided_iterations",
               "config_hash", "cell_rows", "status", "row_wall_s", "git_commit", "run_id", "nonfinite_values", "error", "mem_at_failure_gib",
-              "seed_start", "seed_stop", "prompt_truncated", *SAMPLER_FIELDS, *GUIDANCE_FIELDS,
+              "seed_start", "seed_stop", "prompt_truncated", "draw", "noise_seed", *SAMPLER_FIELDS, *GUIDANCE_FIELDS,
               "worker_host", "worker_pid", "worker_gpu_ids", "worker_device"}  # where a Ray task ran it (bench/store/ray_tasks.py)
 
 
-def samples(path) -> pd.DataFrame:
-    """One row per finished sample, as the sweep wrote it: backend, scale, prompt_idx, seed, step times and every judge's score."""
-    rows = [r for r in read_rows(path) if r["status"] == "ok"]
+def samples(path, draws: bool = False) -> pd.DataFrame:
+    """One row per finished sample, as the sweep wrote it: backend, scale, prompt_idx, seed, step times and every judge's score.
+
+    Best-of-N draws (rows with a `draw`) are left out, so no other table sees them; `draws=True` gives them
+    alone (bench/uplift/best_of.py), an empty frame where the sweep has none."""
+    rows = [r for r in read_rows(path) if r["status"] == "ok" and bool(r.get("draw")) == draws]
     if not rows:
+        if draws:
+            return pd.DataFrame()
         raise ValueError(f"{path} holds no finished rows")
     df = pd.DataFrame(rows)
     df["arm"] = [arm_of(r).label for r in rows]
@@ -68,11 +74,8 @@ def uplift_table(df: pd.DataFrame, seeds: set[int] | None = None) -> pd.DataFram
 
 
 def split_seeds(df: pd.DataFrame) -> tuple[set[int], set[int]]:
-    seeds = sorted(df.seed.unique())
-    half = len(seeds) // 2
-    if half == 0:
-        raise ValueError("need at least two seeds to choose a scale on some and measure it on others")
-    return set(seeds[:half]), set(seeds[half:])
+    calib, held = halves(int(s) for s in df.seed.unique())
+    return set(calib), set(held)
 
 
 RULES = {  # selection rule -> (calibration column, tie-break column), both maximised

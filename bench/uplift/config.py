@@ -3,15 +3,18 @@
 A sweep is a base configuration and a list of arms. An arm is a backend and the
 fields it changes (`scale` for guided arms; any field of `SamplerConfig` or
 `GuidanceConfig` may vary, e.g. `cfg_scale` or `window_start`), applied with
-`dataclasses.replace`. Cells are arms x prompts x chunks of seeds; every arm
-pairs with the reference arm (`none`, nothing changed) at the same seed and
-prompt. The world, when one is named, is resolved here and nowhere else.
+`dataclasses.replace`; a best-of-N draw is `none` with a `draw` index, sampled
+from reserved seeds on the held-out pairs only (bench/uplift/seeds.py). Cells
+are arms x prompts x chunks of seeds; every arm pairs with the reference arm
+(`none`, nothing changed) at the same seed and prompt. The world, when one is
+named, is resolved here and nowhere else.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 
 from guidance import GuidanceConfig, SamplerConfig, check_backend, scorer_kind
+from bench.uplift.seeds import DRAW_END, SEED_END, check_best_of
 from scorers.setup import KINDS, ScorerConfig
 from sdmodels import ModelSpec, check_scheduler
 
@@ -24,9 +27,12 @@ REFERENCE = "none"
 class Arm:
     backend: str
     set: tuple[tuple[str, object], ...] = ()  # (field, value) of SamplerConfig / GuidanceConfig, e.g. (("scale", 0.5),)
+    draw: int = 0  # k >= 1: best-of-N draw k of the unguided sampler (left out of a sweep's identity at 0: bench/uplift/identity.py)
 
     def __post_init__(self):
         check_backend(self.backend)
+        if not 0 <= self.draw < DRAW_END or (self.draw and (self.backend != REFERENCE or self.set)):
+            raise ValueError(f"arm {self.backend} draw={self.draw}: a draw is the plain '{REFERENCE}' arm with 1 <= draw < {DRAW_END}")
         for name, _ in self.set:
             if name not in SAMPLER_FIELDS | GUIDANCE_FIELDS:
                 raise ValueError(f"arm {self.backend}: {name!r} is not a sampler or guidance field; "
@@ -34,16 +40,18 @@ class Arm:
 
     @property
     def label(self) -> str:
-        return " ".join([self.backend, *(f"{k}={v:+g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.set)])
+        return " ".join([self.backend, *(f"{k}={v:+g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.set),
+                         *([f"draw={self.draw}"] if self.draw else [])])
 
     @property
     def is_reference(self) -> bool:
-        return self.backend == REFERENCE and not self.set
+        return self.backend == REFERENCE and not self.set and not self.draw
 
 
-def make_arms(backends, scales, scales_by_backend=(), cfg_scales=()) -> tuple[Arm, ...]:
-    """`none` once, every guided backend at each of its scales (0 is `none` itself: not repeated), and a CFG-only
-    arm (`none` at another `cfg_scale`) for each of `cfg_scales`."""
+def make_arms(backends, scales, scales_by_backend=(), cfg_scales=(), best_of: int = 1) -> tuple[Arm, ...]:
+    """`none` once, every guided backend at each of its scales (0 is `none` itself: not repeated), a CFG-only
+    arm (`none` at another `cfg_scale`) for each of `cfg_scales`, and draws 1..best_of-1 for best-of-N."""
+    check_best_of(best_of)
     per = dict(scales_by_backend)
     arms = []
     for b in backends:
@@ -53,7 +61,7 @@ def make_arms(backends, scales, scales_by_backend=(), cfg_scales=()) -> tuple[Ar
             continue
         arms += [Arm(b, (("scale", float(s)),)) for s in per.get(b, scales) if s != 0.0]
     arms += [Arm(REFERENCE, (("cfg_scale", float(c)),)) for c in cfg_scales]
-    return tuple(arms)
+    return tuple(arms) + tuple(Arm(REFERENCE, draw=k) for k in range(1, best_of))
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,10 @@ class UpliftConfig:
             raise ValueError("two arms of the sweep are the same: " + ", ".join(a.label for a in self.arms))
         if self.seeds < 1 or self.chunk < 1:
             raise ValueError(f"seeds={self.seeds}, chunk={self.chunk}: expected integers >= 1")
+        if self.seed0 < 0 or self.seed0 + self.seeds > SEED_END:
+            raise ValueError(f"seeds {self.seed0}..{self.seed0 + self.seeds - 1}: expected them within [0, 2**24) (best-of-N draws use seeds above)")
+        if self.seeds < 2 and any(a.draw for a in self.arms):
+            raise ValueError(f"seeds={self.seeds}: best-of-N draws need at least 2 (they are made for the held-out half)")
         if not self.prompts:
             raise ValueError("expected at least one prompt")
         if self.sampler.seed != 0 or self.sampler.batch != 1:

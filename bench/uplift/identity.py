@@ -4,7 +4,9 @@ Paths are recorded repository-relative (absolute outside the repository), so
 the same sweep resumes from any working folder and committed sweeps name no
 machine paths; each checkpoint, config and data file (a model folder as a
 whole) is recorded by SHA-256, so a head replaced between runs is refused on
-resume. The code commit is not part of it: rows carry their own.
+resume. An arm's `draw` (best-of-N, added after sweeps were committed) is
+recorded only where it is not 0, so sweeps made before it keep their
+identities. The code commit is not part of it: rows carry their own.
 """
 from __future__ import annotations
 
@@ -14,12 +16,14 @@ from pathlib import Path
 
 from sdmodels.digests import digests
 from bench.store.files import portable
-from bench.uplift.config import UpliftConfig
+from bench.uplift.config import Arm, UpliftConfig
 
 SCORER_FILES = ("clip_arch", "clip_checkpoint", "aesthetic_mlp")
 # Knobs added after sweeps were committed, by part of the config: at their defaults (which is how the sweeps made
 # before them ran) they stay out of the identity, so those sweeps still resume; set otherwise they are in it.
 ADDED_LATER = {"guidance": ("recurrence", "iterations")}
+ARM_ADDED_LATER = ("draw",)  # the same for an arm's fields (best-of-N draws)
+ARM_DEFAULTS = {f.name: f.default for f in fields(Arm)}
 
 
 def input_paths(cfg: UpliftConfig) -> dict[str, str]:
@@ -45,6 +49,10 @@ def identity(cfg: UpliftConfig) -> dict:
         for name in names:
             if config[part][name] == defaults[name]:
                 del config[part][name]
+    for arm in config["arms"]:  # the same rule for an arm's fields added later
+        for name in ARM_ADDED_LATER:
+            if arm[name] == ARM_DEFAULTS[name]:
+                del arm[name]
     if Path(cfg.model.source).exists():
         config["model"]["source"] = portable(cfg.model.source)
     for j in config["judges"]:

@@ -3,7 +3,10 @@
 Each cell (arm, prompt, chunk of seeds) samples from per-seed noise, so a
 seed's sample does not depend on how seeds are chunked, and pairs with the
 unguided sample of the same seed and prompt (the `none` arm; a guided backend
-at scale 0 runs exactly that computation, so it is not repeated). Every sample
+at scale 0 runs exactly that computation, so it is not repeated). A best-of-N
+draw (`--best-of`) is the `none` arm on a held-out pair from its own reserved
+seed (bench/uplift/seeds.py): its rows keep the pair's `seed` and add `draw`
+and `noise_seed`. Every sample
 is judged by each scorer (the mid-block head, the latent head, the image
 scorer: the cross-scorer matrix) and by the world's own judges where one
 exists (the toy world's ground truth and caption checks). A cell writes one
@@ -30,6 +33,7 @@ from bench.store.sweep import run_sweep
 from bench.uplift.config import GUIDANCE_FIELDS, SAMPLER_FIELDS, Arm, UpliftConfig
 from bench.uplift.identity import check_same_sweep, identity
 from bench.uplift.kit import Kit, build_kit, judge
+from bench.uplift.seeds import draw_seed, halves
 from guidance import build_backend, ran_as, sample
 from guidance.pixel import decode
 from sdmodels import encode_prompts, to_pil
@@ -40,17 +44,21 @@ ARM_FIELDS = SAMPLER_FIELDS | GUIDANCE_FIELDS
 def cells(cfg: UpliftConfig) -> list[dict]:
     """One flat configuration per (arm, prompt, chunk of seeds): the arm's fields are keys, so they enter the row hash."""
     out = []
+    held = halves(range(cfg.seed0, cfg.seed0 + cfg.seeds))[1][0] if cfg.seeds > 1 else None  # the first held-out seed
     for arm in cfg.arms:
+        first, draw = (held, {"draw": arm.draw}) if arm.draw else (cfg.seed0, {})  # draws: the held-out seeds only
         for p in range(len(cfg.prompts)):
-            for start in range(cfg.seed0, cfg.seed0 + cfg.seeds, cfg.chunk):
+            for start in range(first, cfg.seed0 + cfg.seeds, cfg.chunk):
                 stop = min(start + cfg.chunk, cfg.seed0 + cfg.seeds)
-                out.append({"backend": arm.backend, "scale": 0.0, **dict(arm.set), "prompt_idx": p, "seed_start": start, "seed_stop": stop})
+                out.append({"backend": arm.backend, "scale": 0.0, **dict(arm.set), **draw, "prompt_idx": p, "seed_start": start,
+                            "seed_stop": stop})
     return out
 
 
 def arm_of(cell: dict) -> Arm:
     """The arm a cell or row belongs to, from its flat keys."""
-    return Arm(cell["backend"], tuple((k, v) for k, v in cell.items() if k in ARM_FIELDS and not (k == "scale" and v == 0.0)))
+    return Arm(cell["backend"], tuple((k, v) for k, v in cell.items() if k in ARM_FIELDS and not (k == "scale" and v == 0.0)),
+               cell.get("draw", 0))
 
 
 class TimedBackend:
@@ -84,7 +92,8 @@ def run_cell(kit: Kit, cfg: UpliftConfig, cell: dict, image_dir: Path | None) ->
     cond = encode_prompts(m, prompts, "", kit.height, kit.width)
     sched = m.scheduler(sampler.scheduler)
     sched.set_timesteps(sampler.steps, device=m.device)
-    gens = [torch.Generator().manual_seed(s) for s in seeds]  # each seed's noise, then its redone steps' noise
+    noise_seeds = [draw_seed(s, arm.draw) for s in seeds] if arm.draw else seeds  # a draw's own reserved seed per pair
+    gens = [torch.Generator().manual_seed(s) for s in noise_seeds]  # each sample's noise, then its redone steps' noise
     noise = torch.stack([torch.randn(m.latent_shape(kit.height, kit.width), generator=g) for g in gens])
     res = sample(backend, sched, noise.to(m.device, m.dtype) * sched.init_noise_sigma, cond, guidance, sampler.cfg_scale,
                  generator=gens)
@@ -103,8 +112,8 @@ def run_cell(kit: Kit, cfg: UpliftConfig, cell: dict, image_dir: Path | None) ->
              "saturated_steps": sum(i in st.saturated_idx for st in res.steps),
              "guided_steps": guided, "backend_calls": sum(st.calls for st in res.steps),
              "guided_recurrence": guidance.recurrence, "guided_iterations": guidance.iterations,  # not arm keys: arm_of reads those
-             **cell_cols} for i, s in enumerate(seeds)]
-    if image_dir is not None:
+             **cell_cols, **({"noise_seed": noise_seeds[i]} if arm.draw else {})} for i, s in enumerate(seeds)]
+    if image_dir is not None and not arm.draw:  # a draw's images would land in the unguided arm's folder
         _save_images(image_dir, arm, cell, seeds, images, cfg.seed0 + cfg.grid_seeds)
     return rows
 

@@ -82,6 +82,7 @@ CASES = [
     (C + ["--size", "33"], "image size 33x33 must be a multiple of the VAE factor 2"),
     (C + ["--threads", "0"], "--threads 0: expected an integer >= 1"),
     (C + ["--model", "sdxl-turbo"], "unknown model 'sdxl-turbo'"),
+    (C + ["--model-config", "sd3"], "unknown model preset 'sd3'"),
     # costmodel
     (M + ["--models", "sdxl-turbo"], "unknown model 'sdxl-turbo'"),
     (M + ["--backends", "mid-u"], "unknown backend 'mid-u'"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from bench.commands.options import add_model_options
 from guidance import BACKENDS
 from guidance.config import GRAD_NORMS, TARGETS
 from sdmodels import PRESETS, SCHEDULERS, TORCH_DTYPES, WEIGHTS
@@ -18,8 +19,7 @@ def add_parser(sub) -> None:
     p.add_argument("--model", default="tiny", help=f"preset ({', '.join(PRESETS)}), local diffusers folder, single-file checkpoint "
                    "(.safetensors, original layout), or hub id")
     p.add_argument("--weights", default="random", help=f"one of {', '.join(WEIGHTS)}; random builds the full architecture with no download")
-    p.add_argument("--model-config", default=None, help="preset whose architecture a single-file checkpoint holds (default: inferred from its keys)")
-    p.add_argument("--variant", default=None, help="diffusers weights variant, e.g. fp16 (default: the plain files, else fp16)")
+    add_model_options(p)
     p.add_argument("--backend", default="midu", help=f"guidance backend: {', '.join(BACKENDS)}")
     p.add_argument("--prompt", action="append", dest="prompts", help="prompt (repeat for several)")
     p.add_argument("--negative-prompt", default="", help="prompt of the unconditional CFG half")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from bench.commands.options import add_model_options
 from guidance import BACKENDS
 
 
@@ -18,8 +19,7 @@ def add_parser(sub) -> None:
                         "pixel scorer and prompts fill every option not given")
     p.add_argument("--model", default=None, help="preset, local diffusers folder or hub id (default: the world's, else tiny)")
     p.add_argument("--weights", default=None, help="pretrained or random (default: the world's, else random)")
-    p.add_argument("--variant", default=None, help="diffusers weights variant, e.g. fp16 (default: the plain files, else fp16)")
-    p.add_argument("--model-config", default=None, help="preset whose architecture a single-file checkpoint holds (default: inferred)")
+    add_model_options(p)
     p.add_argument("--backends", nargs="+", default=["none", "latent", "midu", "pixel"], help=f"from: {', '.join(BACKENDS)}")
     p.add_argument("--scales", type=float, nargs="+", default=[-1.0, 1.0], help="guidance scales (0 is the unguided baseline)")
     p.add_argument("--scales-for", action="append", default=[], metavar="BACKEND=S1,S2,...",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench.commands.options import add_model_options
+from bench.commands.options import add_clip_text_options, add_model_options
 from guidance import BACKENDS
 from guidance.config import GRAD_NORMS, TARGETS
 from sdmodels import PRESETS, SCHEDULERS, TORCH_DTYPES, WEIGHTS
@@ -43,6 +43,7 @@ def add_parser(sub) -> None:
     p.add_argument("--clip-arch", default=None, help="open_clip architecture of the pixel scorer, or a path to an open_clip config JSON (ViT-L-14-quickgelu for LAION's predictor)")
     p.add_argument("--clip-checkpoint", default=None, help="local open_clip checkpoint for the pixel scorer")
     p.add_argument("--aesthetic-mlp", default=None, help="local LAION aesthetic predictor .pth")
+    add_clip_text_options(p)
     p.add_argument("--objective-target", default=None, help="class head: class name or index; clip-embedding head: text to steer towards")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar over the sampling steps (it is also off when stderr is not a terminal)")
@@ -50,6 +51,7 @@ def add_parser(sub) -> None:
 
 
 def run(a) -> int:
+    from bench.commands.options import clip_text_from_args
     from bench.jobs.sample import SampleJob
     from bench.jobs.sample import run as run_job
     from guidance import GuidanceConfig, SamplerConfig
@@ -64,7 +66,7 @@ def run(a) -> int:
         guidance=GuidanceConfig(scale=a.scale, window_start=a.window[0], window_end=a.window[1], every_k=a.every_k,
                                 grad_norm=a.grad_norm, target=a.target),
         scorer=ScorerConfig(head=a.head, clip_arch=a.clip_arch, clip_checkpoint=a.clip_checkpoint, aesthetic_mlp=a.aesthetic_mlp,
-                            objective_target=a.objective_target, transfer=a.transfer_head),
+                            objective_target=a.objective_target, transfer=a.transfer_head, clip_text=clip_text_from_args(a)),
     )
     rec = run_job(job, progress=not a.quiet)
     print(f"wrote {len(rec['images'])} image(s) and run.json to {a.out} "

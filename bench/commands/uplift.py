@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench.commands.options import add_model_options
+from bench.commands.options import add_clip_text_options, add_model_options
 from guidance import BACKENDS
 
 
@@ -40,6 +40,7 @@ def add_parser(sub) -> None:
     p.add_argument("--clip-arch", default=None, help="open_clip architecture or config JSON of the image scorer")
     p.add_argument("--clip-checkpoint", default=None, help="local open_clip checkpoint of the image scorer")
     p.add_argument("--aesthetic-mlp", default=None, help="local LAION-layout aesthetic predictor .pth")
+    add_clip_text_options(p)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--dtype", default="fp32", help="fp32, fp16 or bf16")
     p.add_argument("--out", required=True, help="sweep folder (rows.jsonl, config.json, images/)")
@@ -77,6 +78,7 @@ def _scales_for(items: list[str]) -> tuple[tuple[str, tuple[float, ...]], ...]:
 
 def config_from_args(a):
     """UpliftConfig from the command line (the world's defaults fill what is not given: bench/uplift/resolve.py)."""
+    from bench.commands.options import clip_text_from_args
     from bench.uplift.config import make_arms
     from bench.uplift.resolve import resolve_config
     from guidance import GuidanceConfig, SamplerConfig
@@ -85,7 +87,8 @@ def config_from_args(a):
     return resolve_config(a.world, arms=arms, prompts=tuple(a.prompts or ()), source=a.model, weights=a.weights, dtype=a.dtype,
                           device=a.device, heads=dict(_heads(a.head)), transfer=a.transfer_head,
                           variant=a.variant, model_config=a.model_config,
-                          image={"clip_arch": a.clip_arch, "clip_checkpoint": a.clip_checkpoint, "aesthetic_mlp": a.aesthetic_mlp},
+                          image={"clip_arch": a.clip_arch, "clip_checkpoint": a.clip_checkpoint, "aesthetic_mlp": a.aesthetic_mlp,
+                                 "clip_text": clip_text_from_args(a)},
                           sampler=SamplerConfig(steps=a.steps, cfg_scale=a.cfg_scale, scheduler=a.scheduler),
                           guidance=GuidanceConfig(window_start=a.window[0], window_end=a.window[1]), seeds=a.seeds, chunk=a.chunk)
 

@@ -17,6 +17,8 @@ from bench.store.files import portable
 from bench.uplift.config import UpliftConfig
 
 SCORER_FILES = ("clip_arch", "clip_checkpoint", "aesthetic_mlp")
+# scorer settings added after sweeps were committed: recorded where set, left out where unset, so those sweeps keep their identity
+UNSET_DROPPED = ("clip_text",)
 
 
 def input_paths(cfg: UpliftConfig) -> dict[str, str]:
@@ -37,6 +39,10 @@ def input_paths(cfg: UpliftConfig) -> dict[str, str]:
 def identity(cfg: UpliftConfig) -> dict:
     """{"config": the configuration tree with portable paths, "inputs": {role: {"path", "sha256"}}}."""
     config = json.loads(json.dumps(asdict(cfg)))
+    for j in config["judges"]:
+        for name in UNSET_DROPPED:
+            if j.get(name) is None:
+                j.pop(name, None)
     if Path(cfg.model.source).exists():
         config["model"]["source"] = portable(cfg.model.source)
     for j in config["judges"]:

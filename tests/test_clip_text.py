@@ -1,0 +1,115 @@
+"""Classic CLIP guidance: the spherical distance, cutouts, its gradient through every pixel path, and the CLI records."""
+import json
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from bench.cli import main
+from guidance import GuidanceConfig, StepIn, build_backend, sample
+from guidance.pixel import decode
+from guidance.prediction import alpha_bar_at, to_x0
+from scorers.clip_text import ClipText, cutout_boxes, spherical_distance
+from scorers.setup import ScorerConfig, make_scorer
+from sdmodels import encode_prompts, load_models
+
+
+@pytest.fixture(scope="module")
+def models64():
+    return load_models("tiny", weights="random", dtype=torch.float64, seed=0)
+
+
+def clip_scorer(models, size, **objective):
+    scorer, desc = make_scorer("image", models, ScorerConfig(clip_text=ClipText("a red circle", **objective)), size, size)
+    return scorer.to(models.dtype), desc
+
+
+def test_spherical_distance_is_half_the_squared_angle():
+    theta = torch.tensor([0.0, 0.3, 1.0, math.pi / 2, 3.0], dtype=torch.float64)
+    u = torch.stack([torch.ones_like(theta), torch.zeros_like(theta)], -1)
+    v = torch.stack([theta.cos(), theta.sin()], -1)
+    torch.testing.assert_close(spherical_distance(u, v), theta**2 / 2)
+
+
+def test_cutouts_lie_inside_the_image_and_follow_the_seed():
+    boxes = cutout_boxes(48, 64, 32, 50, 2.0, torch.Generator().manual_seed(3))
+    assert all(0 <= t and 0 <= l and 32 <= s <= 48 and t + s <= 48 and l + s <= 64 for t, l, s in boxes)
+    assert len({s for _, _, s in boxes}) > 5
+    assert boxes == cutout_boxes(48, 64, 32, 50, 2.0, torch.Generator().manual_seed(3))
+
+
+def test_a_cutout_of_a_clip_sized_image_is_the_image(models64):
+    """At CLIP's input size every cutout is the whole image, so their mean is the whole image's score."""
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 2 - 1
+    whole, desc = clip_scorer(models64, 32)
+    cut, _ = clip_scorer(models64, 32, cutouts=3)
+    assert desc["objective"] == "clip_text" and desc["random_weights"] and desc["text"] == "a red circle"
+    torch.testing.assert_close(cut(images), whole(images))
+    z = whole.embed(images)  # the score is minus the spherical distance to the caption's embedding
+    torch.testing.assert_close(whole(images), -2 * ((z - whole.target.double()).norm(dim=-1) / 2).asin() ** 2)
+    assert (whole(images) <= 0).all() and (whole(images) >= -math.pi**2 / 2).all()
+
+
+@pytest.mark.parametrize("backend, cutouts", [("pixel", 2), ("pixel-x0", 0), ("pixel-tiny", 2)])
+def test_gradient_matches_finite_difference(models64, backend, cutouts):
+    """Directional derivative of the guided score along a random direction, float64, 64 px images (so cutouts crop).
+    x0-detached backends differentiate score(decode(x0(x, eps))) with eps held at its value: so does the difference."""
+    scorer, _ = clip_scorer(models64, 64, cutouts=cutouts)
+    b = build_backend(backend, models64, scorer)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(1, *models64.latent_shape(64, 64), generator=g, dtype=torch.float64)
+    sched = models64.scheduler("ddim")
+    s = StepIn(x=x, t=torch.tensor(600), alpha_bar=alpha_bar_at(sched.alphas_cumprod, 600), prediction_type="epsilon",
+               cond=encode_prompts(models64, ["a red circle"], "", 64, 64), want_grad=True)
+    state = scorer.generator.get_state()
+    scorer.generator.set_state(state)
+    out = b(s)
+
+    @torch.no_grad()
+    def f(x):
+        scorer.generator.set_state(state)  # the same cutouts in every evaluation
+        if b.through_unet:
+            return b(StepIn(**{**s.__dict__, "x": x})).score.sum()
+        return scorer(decode(b.decoder, to_x0(out.out_cond, x, s.alpha_bar, "epsilon"))).sum()
+
+    v = torch.randn(x.shape, generator=g, dtype=torch.float64)
+    h = 1e-6  # small: ReLU kinks of the decoders and the pixel clamp sit within larger steps
+    torch.testing.assert_close((out.grad * v).sum(), (f(x + h * v) - f(x - h * v)) / (2 * h), rtol=5e-4, atol=1e-10)
+
+
+def test_guidance_moves_the_clip_score_both_ways():
+    models = load_models("tiny", weights="random", seed=0)
+    scorer, _ = clip_scorer(models, 32)
+    b = build_backend("pixel", models, scorer)
+    cond = encode_prompts(models, ["a red circle", "a blue square"])
+    finals = []
+    for scale in (-1.0, 0.0, 1.0):
+        sched = models.scheduler("ddim")
+        sched.set_timesteps(6)
+        x = torch.randn(2, *models.latent_shape(32, 32), generator=torch.Generator().manual_seed(0)) * sched.init_noise_sigma
+        finals.append(b.score(sample(b, sched, x, cond, GuidanceConfig(scale=scale), cfg_scale=3.0).x0, cond))
+    assert (finals[0] < finals[1]).all() and (finals[1] < finals[2]).all(), finals
+
+
+def test_sample_and_sweep_record_the_objective(tmp_path):
+    args = ["--clip-text", "a red circle", "--cutouts", "2", "--cut-power", "0.5", "--steps", "2", "--quiet"]
+    assert main(["sample", "--backend", "pixel-x0", "--scale", "1", *args, "--out", str(tmp_path / "s")]) == 0
+    rec = json.loads((tmp_path / "s" / "run.json").read_text())
+    objective = {"text": "a red circle", "cutouts": 2, "cut_power": 0.5}
+    assert rec["job"]["scorer"]["clip_text"] == objective and rec["scorer"]["objective"] == "clip_text"
+    assert all(-math.pi**2 / 2 <= s["score_mean"] <= 0 for s in rec["steps"])
+    assert main(["uplift", "--backends", "none", "pixel", "--scales", "1", "--seeds", "1", *args, "--out", str(tmp_path / "u")]) == 0
+    config = json.loads((tmp_path / "u" / "config.json").read_text())
+    judges = {j["kind"]: j for j in config["config"]["judges"]}
+    assert judges["image"]["clip_text"] == objective and judges["image"]["aesthetic_mlp"] is None
+    assert "clip_text" not in judges["midblock"] and config["scorers"]["image"]["objective"] == "clip_text"
+    rows = [json.loads(line) for line in (tmp_path / "u" / "rows.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and all(-math.pi**2 / 2 <= r["judge_image"] <= 0 for r in rows)
+
+
+def test_normalised_embeddings_in_float64_stay_float64(models64):
+    scorer, _ = clip_scorer(models64, 32)
+    z = scorer.embed(torch.zeros(1, 3, 32, 32, dtype=torch.float64))
+    assert z.dtype == torch.float64
+    torch.testing.assert_close(z, F.normalize(z, dim=-1))

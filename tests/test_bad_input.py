@@ -57,6 +57,7 @@ CASES = [
     (S + ["--backend", "pixel", "--clip-text", "a cat", "--cut-power", "nan"], "--cut-power nan: expected a finite number > 0"),
     (S + ["--backend", "pixel", "--clip-text", " "], "--clip-text ' ': expected a caption"),
     (S + ["--backend", "pixel", "--clip-text", "a cat", "--aesthetic-mlp", TOY_MLP], "--clip-text replaces the aesthetic MLP"),
+    (S + ["--wandb", " "], "--wandb ' ': expected a W&B project name"),
     # uplift: names
     (U + ["--backends", "mid-u"], "unknown backend 'mid-u'"),
     (U + ["--backends", "midu"], "needs the 'none' backend"),

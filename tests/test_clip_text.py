@@ -1,7 +1,10 @@
 """Classic CLIP guidance: the spherical distance, cutouts, its gradient through every pixel path, and the CLI records."""
 import json
 import math
+import shlex
+from pathlib import Path
 
+import open_clip
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,7 +15,10 @@ from guidance.pixel import decode
 from guidance.prediction import alpha_bar_at, to_x0
 from scorers.clip_text import ClipText, cutout_boxes, spherical_distance
 from scorers.setup import ScorerConfig, make_scorer
-from sdmodels import encode_prompts, load_models
+from scorers.tiny_clip import TINY_CLIP_TEXT_CONFIG
+from sdmodels import encode_prompts, load_models, save_models
+
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 @pytest.fixture(scope="module")
@@ -92,20 +98,36 @@ def test_guidance_moves_the_clip_score_both_ways():
     assert (finals[0] < finals[1]).all() and (finals[1] < finals[2]).all(), finals
 
 
-def test_sample_and_sweep_record_the_objective(tmp_path):
-    args = ["--clip-text", "a red circle", "--cutouts", "2", "--cut-power", "0.5", "--steps", "2", "--quiet"]
-    assert main(["sample", "--backend", "pixel-x0", "--scale", "1", *args, "--out", str(tmp_path / "s")]) == 0
-    rec = json.loads((tmp_path / "s" / "run.json").read_text())
-    objective = {"text": "a red circle", "cutouts": 2, "cut_power": 0.5}
-    assert rec["job"]["scorer"]["clip_text"] == objective and rec["scorer"]["objective"] == "clip_text"
-    assert all(-math.pi**2 / 2 <= s["score_mean"] <= 0 for s in rec["steps"])
-    assert main(["uplift", "--backends", "none", "pixel", "--scales", "1", "--seeds", "1", *args, "--out", str(tmp_path / "u")]) == 0
-    config = json.loads((tmp_path / "u" / "config.json").read_text())
+def readme_block(heading: str) -> list[list[str]]:
+    """The commands of the first sh block under `heading` in the README, as argv lists (env assignments first)."""
+    section = README.read_text().split(heading, 1)[1].split("\n#", 1)[0]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    return [shlex.split(line) for line in block.splitlines() if line.strip()]
+
+
+def test_readme_recipes_run_as_written_and_record_the_objective(tmp_path, monkeypatch):
+    """The README's CLIP-text commands, on tiny stand-ins at the paths they name (a diffusers folder, an open_clip config
+    JSON with its checkpoint); run.json and the sweep's config tree hold the objective."""
+    monkeypatch.chdir(tmp_path)
+    save_models(load_models("tiny", "random", seed=0), "my-sd-folder")
+    (tmp_path / "my-clip.json").write_text(json.dumps(TINY_CLIP_TEXT_CONFIG))
+    open_clip.add_model_config(tmp_path / "my-clip.json")
+    torch.save(open_clip.create_model("my-clip", pretrained=None).state_dict(), "my-clip.pt")
+    commands = readme_block("### CLIP-text guidance")
+    assert [c[:4] for c in commands] == [["python", "-m", "bench", "sample"]] * 2 + [["python", "-m", "bench", "uplift"]]
+    for argv in commands:
+        assert main(argv[3:] + ["--quiet"]) == 0, argv
+    for out, text in (("out/clip", "a red circle on a dark blue background"), ("out/clip-real", "a castle at dusk")):
+        rec = json.loads((tmp_path / out / "run.json").read_text())
+        assert rec["job"]["scorer"]["clip_text"]["text"] == text and rec["scorer"]["objective"] == "clip_text"
+        assert all(-math.pi**2 / 2 <= s["score_mean"] <= 0 for s in rec["steps"])
+    assert rec["scorer"]["random_weights"] is False and rec["scorer"]["cut_power"] == 0.5
+    config = json.loads((tmp_path / "out/u-clip/config.json").read_text())
     judges = {j["kind"]: j for j in config["config"]["judges"]}
-    assert judges["image"]["clip_text"] == objective and judges["image"]["aesthetic_mlp"] is None
+    assert judges["image"]["clip_text"] == {"text": "a red circle", "cutouts": 0, "cut_power": 1.0}
     assert "clip_text" not in judges["midblock"] and config["scorers"]["image"]["objective"] == "clip_text"
-    rows = [json.loads(line) for line in (tmp_path / "u" / "rows.jsonl").read_text().splitlines()]
-    assert len(rows) == 2 and all(-math.pi**2 / 2 <= r["judge_image"] <= 0 for r in rows)
+    rows = [json.loads(line) for line in (tmp_path / "out/u-clip/rows.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 and all(-math.pi**2 / 2 <= r["judge_image"] <= 0 for r in rows)
 
 
 def test_normalised_embeddings_in_float64_stay_float64(models64):

@@ -2,6 +2,7 @@
 
     add_model_options(parser)        # --variant, --model-config (fp16 variant folders, single-file checkpoints)
     add_clip_text_options(parser)    # --clip-text, --cutouts, --cut-power (classic CLIP guidance of the pixel backends)
+    add_tracker_options(parser)      # --wandb PROJECT (bench/tracker.py)
 """
 from __future__ import annotations
 
@@ -30,3 +31,9 @@ def clip_text_from_args(a):
             raise ValueError(f"--cutouts {a.cutouts} / --cut-power {a.cut_power} go with --clip-text TEXT, which was not given")
         return None
     return ClipText(text=a.clip_text, cutouts=a.cutouts, cut_power=a.cut_power)
+
+
+def add_tracker_options(p) -> None:
+    p.add_argument("--wandb", default=None, metavar="PROJECT",
+                   help="log the configuration, per-step statistics, rows and image grids to this Weights & Biases project "
+                        "(the wandb extra; WANDB_MODE=offline writes the run under WANDB_DIR, for a later `wandb sync`)")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench.commands.options import add_clip_text_options, add_model_options
+from bench.commands.options import add_clip_text_options, add_model_options, add_tracker_options
 from guidance import BACKENDS
 from guidance.config import GRAD_NORMS, TARGETS
 from sdmodels import PRESETS, SCHEDULERS, TORCH_DTYPES, WEIGHTS
@@ -47,6 +47,7 @@ def add_parser(sub) -> None:
     p.add_argument("--objective-target", default=None, help="class head: class name or index; clip-embedding head: text to steer towards")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar over the sampling steps (it is also off when stderr is not a terminal)")
+    add_tracker_options(p)
     p.set_defaults(func=run)
 
 
@@ -68,7 +69,7 @@ def run(a) -> int:
         scorer=ScorerConfig(head=a.head, clip_arch=a.clip_arch, clip_checkpoint=a.clip_checkpoint, aesthetic_mlp=a.aesthetic_mlp,
                             objective_target=a.objective_target, transfer=a.transfer_head, clip_text=clip_text_from_args(a)),
     )
-    rec = run_job(job, progress=not a.quiet)
+    rec = run_job(job, progress=not a.quiet, tracker=a.wandb)
     print(f"wrote {len(rec['images'])} image(s) and run.json to {a.out} "
           f"({job.backend}, scale {job.guidance.scale}, {rec['sample_wall_s']} s; final score {rec['final_score']})")
     return 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench.commands.options import add_clip_text_options, add_model_options
+from bench.commands.options import add_clip_text_options, add_model_options, add_tracker_options
 from guidance import BACKENDS
 
 
@@ -46,6 +46,7 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, help="sweep folder (rows.jsonl, config.json, images/)")
     p.add_argument("--resume", action="store_true", help="finish an interrupted sweep in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar (it is also off when stderr is not a terminal)")
+    add_tracker_options(p)
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's; 1 is fastest on a shared small machine)")
     p.set_defaults(func=run)
 
@@ -94,11 +95,13 @@ def config_from_args(a):
 
 
 def run(a) -> int:
+    from bench.tracker import check_tracker
     from bench.uplift.run import run_uplift
     from scorers.setup import check_scorer_for_model, check_scorer_files
 
     if a.threads is not None and a.threads < 1:
         raise ValueError(f"--threads {a.threads}: expected an integer >= 1")
+    check_tracker(a.wandb)
     cfg = config_from_args(a)
     for scorer in cfg.judges:  # files, the head's base model and (for presets) its feature shape, before any model loads
         check_scorer_files(scorer)
@@ -107,5 +110,5 @@ def run(a) -> int:
         import torch
 
         torch.set_num_threads(a.threads)
-    run_uplift(cfg, a.out, resume=a.resume, progress=not a.quiet)
+    run_uplift(cfg, a.out, resume=a.resume, progress=not a.quiet, tracker=a.wandb)
     return 0

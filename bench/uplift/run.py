@@ -27,6 +27,7 @@ from sdmodels.files import write_atomic
 from bench.store.lock import FolderLock
 from bench.store.rows import RowStore
 from bench.store.sweep import run_sweep
+from bench.tracker import open_tracker
 from bench.uplift.config import GUIDANCE_FIELDS, SAMPLER_FIELDS, Arm, UpliftConfig
 from bench.uplift.identity import check_same_sweep, identity
 from bench.uplift.kit import Kit, build_kit, judge
@@ -73,8 +74,8 @@ class TimedBackend:
         return out
 
 
-def run_cell(kit: Kit, cfg: UpliftConfig, cell: dict, image_dir: Path | None) -> list[dict]:
-    """The cell's rows, one per sample."""
+def run_cell(kit: Kit, cfg: UpliftConfig, cell: dict, image_dir: Path | None, on_step: Callable | None = None) -> list[dict]:
+    """The cell's rows, one per sample; `on_step` is the sampler's hook (a tracker's)."""
     m, arm = kit.models, arm_of(cell)
     sampler, guidance = cfg.arm_configs(arm)
     inner = build_backend(arm.backend, m, kit.scorers.get(_kind(cfg, arm.backend)))
@@ -85,7 +86,7 @@ def run_cell(kit: Kit, cfg: UpliftConfig, cell: dict, image_dir: Path | None) ->
     sched = m.scheduler(sampler.scheduler)
     sched.set_timesteps(sampler.steps, device=m.device)
     noise = torch.stack([torch.randn(m.latent_shape(kit.height, kit.width), generator=torch.Generator().manual_seed(s)) for s in seeds])
-    res = sample(backend, sched, noise.to(m.device, m.dtype) * sched.init_noise_sigma, cond, guidance, sampler.cfg_scale)
+    res = sample(backend, sched, noise.to(m.device, m.dtype) * sched.init_noise_sigma, cond, guidance, sampler.cfg_scale, on_step=on_step)
     with torch.no_grad():
         images = decode(m.vae, res.x0).clamp(-1, 1)  # judged as saved: the PNG clamps too
     judged = judge(kit, res.x0, cond, images, prompts)
@@ -127,8 +128,9 @@ def _holds_a_sweep(out: Path) -> bool:
 
 
 def run_uplift(cfg: UpliftConfig, out: str | Path, resume: bool = False, log: Callable[[str], None] = print,
-               progress: bool = True) -> Path:
-    """Run (or, with resume, finish) the sweep in `out`; one writer at a time, its identity fixed at creation."""
+               progress: bool = True, tracker: str | None = None) -> Path:
+    """Run (or, with resume, finish) the sweep in `out`; one writer at a time, its identity fixed at creation.
+    `tracker`: a W&B project that gets the configuration, every step's statistics, the rows and the grids (bench/tracker.py)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file: expected a sweep folder (new, or one to --resume)")
@@ -148,12 +150,19 @@ def run_uplift(cfg: UpliftConfig, out: str | Path, resume: bool = False, log: Ca
             write_atomic(config_path, json.dumps({**ident, "scorers": kit.scorer_desc, "random_weights": kit.models.random_weights},
                                                  indent=2) + "\n")
 
+        track = open_tracker(tracker, out.name, {**ident["config"], "scorers": kit.scorer_desc}, "uplift")
+
         def on_cell(rows: list[dict]) -> None:
             r = rows[0]
             first, last = r.get("seed", r.get("seed_start")), rows[-1].get("seed", r.get("seed_stop", 0) - 1)
             log(f"{arm_of(r).label} prompt {r['prompt_idx']} seeds {first}..{last}: {r['status']} ({r['row_wall_s']} s)")
+            if track:
+                track.log_rows(rows)
 
-        s = run_sweep(cells(cfg), lambda cell: run_cell(kit, cfg, cell, out / "images"), store, resume=True, on_cell=on_cell,
-                      progress=progress)
+        s = run_sweep(cells(cfg), lambda cell: run_cell(kit, cfg, cell, out / "images", track and track.on_step(**cell)), store,
+                      resume=True, on_cell=on_cell, progress=progress)
+        if track:
+            track.log_sweep_grids(out / "images")
+            track.finish()
     log(f"{s.ran} cells run, {s.skipped} already done, {s.oom} out of memory -> {store.path}")
     return store.path

@@ -11,8 +11,12 @@ cutouts, the image is scored by `cutouts` random squares (side
 `min + u**cut_power * (max - min)`, u uniform, between CLIP's input size and
 the image's shorter side), each average-pooled to the tower's input size, and
 -d is their mean: the recipe's augmentation against adversarial pixel noise.
-Each call draws new cutouts from the scorer's own seeded generator, so a run
-is reproducible and the caller's random state untouched.
+Each guided call draws new cutouts from the scorer's own seeded generator, so a
+run is reproducible and the caller's random state untouched. Cutouts apply
+where the score is differentiated (its input requires grad); a score read
+without a gradient (a judge's, a run's final score) is the whole image's, so it
+depends neither on random draws nor on the order of calls (a resumed sweep
+judges as an uninterrupted one).
 
     objective = ClipText("a red star on a blue background", cutouts=4)
     scorer = clip_text_scorer(load_clip_model("ViT-L-14", "clip.bin"), "ViT-L-14", objective)
@@ -76,7 +80,7 @@ class ClipTextScorer(nn.Module):
         self.generator = torch.Generator().manual_seed(seed)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if not self.cutouts:
+        if not (self.cutouts and images.requires_grad):  # cutouts augment a gradient; a score read without one is the image's
             z = self.embed(images)
             return -spherical_distance(z, self.target.to(z.dtype))
         x = images.to(torch.promote_types(images.dtype, torch.float32)).clamp(-1, 1)  # the saved image's pixels, then cut

@@ -124,10 +124,13 @@ def objective_target(meta, cfg: ScorerConfig):
 
 def _clip_text(models, cfg: ScorerConfig) -> tuple[nn.Module, dict]:
     """The CLIP-text image scorer: a local checkpoint's model, or random weights at the model's CLIP size (cost runs, tests)."""
-    arch = resolve_clip_arch(cfg.clip_arch) or ("ViT-L-14" if cfg.clip_checkpoint else RANDOM_CLIP_ARCH.get(models.source, "ViT-L-14"))
-    if arch == TINY_CLIP_ARCH:  # the tiny tower with a vocabulary a caption tokenises in
-        arch = TINY_CLIP_TEXT_ARCH
-        register_tiny_clip(Path(tempfile.gettempdir()) / "guidance-bench-clip", arch, TINY_CLIP_TEXT_CONFIG)
+    arch = resolve_clip_arch(cfg.clip_arch)
+    if arch is None and not cfg.clip_checkpoint:
+        arch = RANDOM_CLIP_ARCH.get(models.source, "ViT-L-14")
+        if arch == TINY_CLIP_ARCH:  # the tiny towers with a vocabulary a caption tokenises in
+            arch = TINY_CLIP_TEXT_ARCH
+            register_tiny_clip(Path(tempfile.gettempdir()) / "guidance-bench-clip", arch, TINY_CLIP_TEXT_CONFIG)
+    arch = arch or "ViT-L-14"
     scorer = finish(clip_text_scorer(load_clip_model(arch, cfg.clip_checkpoint), arch, cfg.clip_text), models.device, models.dtype)
     return scorer, {"kind": "image", "objective": "clip_text", **asdict(cfg.clip_text), "arch": arch, "checkpoint": cfg.clip_checkpoint,
                     "random_weights": not cfg.clip_checkpoint}

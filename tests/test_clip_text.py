@@ -51,7 +51,8 @@ def test_a_cutout_of_a_clip_sized_image_is_the_image(models64):
     whole, desc = clip_scorer(models64, 32)
     cut, _ = clip_scorer(models64, 32, cutouts=3)
     assert desc["objective"] == "clip_text" and desc["random_weights"] and desc["text"] == "a red circle"
-    torch.testing.assert_close(cut(images), whole(images))
+    torch.testing.assert_close(cut(images.requires_grad_()), whole(images))
+    images = images.detach()
     z = whole.embed(images)  # the score is minus the spherical distance to the caption's embedding
     torch.testing.assert_close(whole(images), -2 * ((z - whole.target.double()).norm(dim=-1) / 2).asin() ** 2)
     assert (whole(images) <= 0).all() and (whole(images) >= -math.pi**2 / 2).all()
@@ -72,16 +73,26 @@ def test_gradient_matches_finite_difference(models64, backend, cutouts):
     scorer.generator.set_state(state)
     out = b(s)
 
-    @torch.no_grad()
     def f(x):
         scorer.generator.set_state(state)  # the same cutouts in every evaluation
         if b.through_unet:
             return b(StepIn(**{**s.__dict__, "x": x})).score.sum()
-        return scorer(decode(b.decoder, to_x0(out.out_cond, x, s.alpha_bar, "epsilon"))).sum()
+        x = x.requires_grad_()  # scored as when guiding: cutouts apply where the score is differentiated
+        return scorer(decode(b.decoder, to_x0(out.out_cond, x, s.alpha_bar, "epsilon"))).sum().detach()
 
     v = torch.randn(x.shape, generator=g, dtype=torch.float64)
     h = 1e-6  # small: ReLU kinks of the decoders and the pixel clamp sit within larger steps
     torch.testing.assert_close((out.grad * v).sum(), (f(x + h * v) - f(x - h * v)) / (2 * h), rtol=5e-4, atol=1e-10)
+
+
+def test_scores_read_without_a_gradient_are_the_whole_images(models64):
+    """Judges and final scores do not depend on cutout draws; the guided score does."""
+    images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 2 - 1
+    whole, _ = clip_scorer(models64, 64)
+    cut, _ = clip_scorer(models64, 64, cutouts=3)
+    torch.testing.assert_close(cut(images), whole(images))
+    guided = [cut(images.clone().requires_grad_()).detach() for _ in range(2)]
+    assert not torch.allclose(guided[0], whole(images)) and not torch.allclose(guided[0], guided[1])
 
 
 def test_guidance_moves_the_clip_score_both_ways():

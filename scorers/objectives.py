@@ -202,7 +202,7 @@ class ClipImageEmbedder(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = preprocess(images, self.preprocess_cfg, self.mean, self.std)
         z = self.visual(x.to(next(self.visual.parameters()).dtype))
-        return F.normalize(z.float(), dim=-1)
+        return F.normalize(z.to(torch.promote_types(z.dtype, torch.float32)), dim=-1)  # float64 stays (finite differences)
 
 
 def load_clip_model(arch: str, checkpoint: str | Path | None = None, seed: int = 0) -> nn.Module:
@@ -224,11 +224,22 @@ def clip_image_embedder(model: nn.Module) -> ClipImageEmbedder:
     return ClipImageEmbedder(model.visual, open_clip.get_model_preprocess_cfg(model)).eval()
 
 
+def check_text_tower(arch: str, texts: Sequence[str]) -> None:
+    """Refuse, before a model is built, an architecture whose text tower cannot read `texts`: a hub tokenizer, or a
+    vocabulary smaller than the tokenizer's (an image-only CLIP, as the toy world's)."""
+    text_cfg = open_clip.get_model_config(arch).get("text_cfg", {})
+    if "hf_tokenizer_name" in text_cfg:
+        raise ValueError(f"open_clip architecture {arch!r} uses a Hugging Face tokenizer that would be fetched from the hub")
+    top = int(open_clip.get_tokenizer(arch)(list(texts)).max())
+    if top >= text_cfg["vocab_size"]:
+        raise ValueError(f"open_clip architecture {arch!r} reads a {text_cfg['vocab_size']}-token vocabulary but the text tokenises to "
+                         f"ids up to {top}: its text tower cannot embed a caption (an image-only CLIP, as the toy world's)")
+
+
 @torch.no_grad()
 def clip_text_target(model: nn.Module, arch: str, texts: Sequence[str]) -> torch.Tensor:
     """Normalised mean of the normalised text embeddings of `texts`, shape (D,)."""
-    if "hf_tokenizer_name" in open_clip.get_model_config(arch).get("text_cfg", {}):
-        raise ValueError(f"open_clip architecture {arch!r} uses a Hugging Face tokenizer that would be fetched from the hub")
+    check_text_tower(arch, texts)
     tokens = open_clip.get_tokenizer(arch)(list(texts)).to(next(model.parameters()).device)
     z = F.normalize(model.encode_text(tokens).float(), dim=-1)
     return F.normalize(z.mean(0), dim=-1)

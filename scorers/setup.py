@@ -7,7 +7,7 @@ says whether its scorer was trained or random.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -16,9 +16,10 @@ from torch import nn
 from scorers.checkpoint import FeatureShapeMismatch, load_head, load_meta
 from scorers.heads import build_head
 from scorers.safe_load import check_header
-from scorers.clip_aesthetic import build_clip_aesthetic_random, load_clip_aesthetic
-from scorers.objectives import ExpectedRatingScorer, clip_text_target, load_clip_model, make_objective_scorer
-from scorers.tiny_clip import TINY_CLIP_ARCH, register_tiny_clip
+from scorers.clip_aesthetic import build_clip_aesthetic_random, finish, load_clip_aesthetic
+from scorers.clip_text import ClipText, clip_text_scorer
+from scorers.objectives import ExpectedRatingScorer, check_text_tower, clip_text_target, load_clip_model, make_objective_scorer
+from scorers.tiny_clip import TINY_CLIP_ARCH, TINY_CLIP_TEXT_ARCH, TINY_CLIP_TEXT_CONFIG, register_tiny_clip
 from sdmodels import PRESETS, check_image_size, feature_shapes, preset_vae_factor
 from sdmodels.identity import model_identity
 
@@ -37,6 +38,7 @@ class ScorerConfig:
     aesthetic_mlp: str | None = None  # LAION aesthetic predictor .pth
     objective_target: str | None = None  # class heads: class name or index; clip heads: a text to steer towards
     transfer: bool = False  # guide with a head trained on another model's features, deliberately (recorded)
+    clip_text: ClipText | None = None  # image scorer: CLIP guidance towards a caption instead of the aesthetic MLP
 
 
 def check_scorer_files(cfg: ScorerConfig) -> None:
@@ -54,7 +56,13 @@ def check_scorer_files(cfg: ScorerConfig) -> None:
     for p in paths:
         if p:
             check_header(p)
-    if bool(cfg.clip_checkpoint) != bool(cfg.aesthetic_mlp):
+    if cfg.clip_text is not None:
+        cfg.clip_text.check()
+        if cfg.aesthetic_mlp:
+            raise ValueError("--clip-text replaces the aesthetic MLP: give --clip-checkpoint (a full CLIP model) without --aesthetic-mlp")
+        if cfg.clip_arch:
+            check_text_tower(resolve_clip_arch(cfg.clip_arch), [cfg.clip_text.text])
+    elif bool(cfg.clip_checkpoint) != bool(cfg.aesthetic_mlp):
         raise ValueError("--clip-checkpoint and --aesthetic-mlp go together: the image scorer needs both")
 
 
@@ -77,6 +85,8 @@ def check_head_base(cfg: ScorerConfig, source: str) -> None:
 
 def check_scorer_for_model(kind: str | None, cfg: ScorerConfig, source: str, height: int | None, width: int | None) -> None:
     """Before anything loads: where the model is a preset (its feature shapes are known) the head's shape, then its model."""
+    if cfg.clip_text is not None and kind != "image":
+        raise ValueError(f"--clip-text guides the pixel backends, whose scorer reads decoded images; this one reads {kind or 'nothing'}")
     if source in PRESETS:
         p = PRESETS[source]
         h, w = height or p.resolution, width or p.resolution
@@ -112,6 +122,20 @@ def objective_target(meta, cfg: ScorerConfig):
     return target
 
 
+def _clip_text(models, cfg: ScorerConfig) -> tuple[nn.Module, dict]:
+    """The CLIP-text image scorer: a local checkpoint's model, or random weights at the model's CLIP size (cost runs, tests)."""
+    arch = resolve_clip_arch(cfg.clip_arch)
+    if arch is None and not cfg.clip_checkpoint:
+        arch = RANDOM_CLIP_ARCH.get(models.source, "ViT-L-14")
+        if arch == TINY_CLIP_ARCH:  # the tiny towers with a vocabulary a caption tokenises in
+            arch = TINY_CLIP_TEXT_ARCH
+            register_tiny_clip(Path(tempfile.gettempdir()) / "guidance-bench-clip", arch, TINY_CLIP_TEXT_CONFIG)
+    arch = arch or "ViT-L-14"
+    scorer = finish(clip_text_scorer(load_clip_model(arch, cfg.clip_checkpoint), arch, cfg.clip_text), models.device, models.dtype)
+    return scorer, {"kind": "image", "objective": "clip_text", **asdict(cfg.clip_text), "arch": arch, "checkpoint": cfg.clip_checkpoint,
+                    "random_weights": not cfg.clip_checkpoint}
+
+
 def feature_shape(kind: str, models, height: int, width: int) -> tuple[int, int, int]:
     shapes = {"midblock": models.mid_feature_shape, "latent": models.latent_shape}
     return shapes[kind](height, width)
@@ -122,6 +146,8 @@ def make_scorer(kind: str | None, models, cfg: ScorerConfig, height: int, width:
     if kind is None:
         return None, {"kind": None}
     device, dtype = models.device, models.dtype
+    if kind == "image" and cfg.clip_text is not None:
+        return _clip_text(models, cfg)
     if kind == "image":
         clip_arch = resolve_clip_arch(cfg.clip_arch)
         if cfg.clip_checkpoint:

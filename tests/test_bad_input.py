@@ -3,9 +3,13 @@
 Run in-process (fast): `sdmodels.load`'s builders are replaced by a tripwire, so a
 case that reaches model building fails loudly instead of passing by luck.
 """
+from pathlib import Path
+
 import pytest
 
 from bench.cli import main
+
+TOY_MLP = str(Path(__file__).resolve().parents[1] / "toyworld" / "weights" / "pixel_scorer" / "toy_aesthetic_mlp.pth")
 
 S = ["sample"]
 U = ["uplift", "--backends", "none", "midu", "--seeds", "2"]
@@ -50,6 +54,14 @@ CASES = [
     (S + ["--backend", "pixel", "--clip-checkpoint", "no/clip.pt", "--aesthetic-mlp", "no/mlp.pth"], "scorer file not found: no/clip.pt"),
     (S + ["--backend", "pixel", "--clip-arch", "no/arch.json"], "scorer file not found: no/arch.json"),
     (S + ["--model", "no/such/folder", "--weights", "random"], "unknown model 'no/such/folder'"),
+    # sample: the CLIP-text objective
+    (S + ["--backend", "midu", "--clip-text", "a cat"], "--clip-text guides the pixel backends"),
+    (S + ["--backend", "pixel", "--cutouts", "2"], "--cutouts 2 / --cut-power 1.0 go with --clip-text TEXT"),
+    (S + ["--backend", "pixel", "--clip-text", "a cat", "--cutouts", "-1"], "--cutouts -1: expected an integer >= 0"),
+    (S + ["--backend", "pixel", "--clip-text", "a cat", "--cut-power", "nan"], "--cut-power nan: expected a finite number > 0"),
+    (S + ["--backend", "pixel", "--clip-text", " "], "--clip-text ' ': expected a caption"),
+    (S + ["--backend", "pixel", "--clip-text", "a cat", "--aesthetic-mlp", TOY_MLP], "--clip-text replaces the aesthetic MLP"),
+    (S + ["--wandb", " "], "--wandb ' ': expected a W&B project name"),
     # uplift: names
     (U + ["--backends", "mid-u"], "unknown backend 'mid-u'"),
     (U + ["--backends", "midu"], "needs the 'none' backend"),
@@ -65,6 +77,7 @@ CASES = [
     (U + ["--scales-for", "pixel"], "--scales-for 'pixel': expected BACKEND=S1"),
     (U + ["--scales-for", "nope=1"], "unknown backend 'nope'"),
     (U + ["--world", "toy", "--prompt", "a cat"], "caption 'a cat': expected"),
+    (U + ["--world", "toy", "--clip-text", "a red star"], "'toy-vit' reads a 64-token vocabulary"),
     # uplift: numbers
     (U + ["--steps", "-3"], "steps=-3"),
     (U + ["--steps", "0"], "steps=0"),
@@ -91,6 +104,7 @@ CASES = [
     (C + ["--size", "33"], "image size 33x33 must be a multiple of the VAE factor 2"),
     (C + ["--threads", "0"], "--threads 0: expected an integer >= 1"),
     (C + ["--model", "sdxl-turbo"], "unknown model 'sdxl-turbo'"),
+    (C + ["--model-config", "sd3"], "unknown model preset 'sd3'"),
     # costmodel
     (M + ["--models", "sdxl-turbo"], "unknown model 'sdxl-turbo'"),
     (M + ["--backends", "mid-u"], "unknown backend 'mid-u'"),

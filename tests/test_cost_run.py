@@ -113,6 +113,7 @@ def test_outputs_finite():
     (["--modes", "warp"], "unknown mode 'warp'; valid: eager, graph, compile"),
     (["--dtype", "fp8"], "unknown dtype 'fp8'"),
     (["--rounds", "0"], "rounds=0: expected an integer >= 1"),
+    (["--model-config", "sd3"], "unknown model preset 'sd3'"),
 ])
 def test_cli_bad_input_one_line(args, message, tmp_path, capsys):
     assert main(["cost-run", "--out", str(tmp_path), *args]) == 2
@@ -127,9 +128,32 @@ def test_cli_command_is_reproducible():
 
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers(dest="command"))
-    a = parser.parse_args(["cost-run", "--model", "tiny", "--batch", "1", "4", "--modes", "eager", "graph", "--threads", "1", "--out", "x y"])
-    again = parser.parse_args(__import__("shlex").split(command_of(a))[3:])
-    assert vars(again) == vars(a)
+    for extra in ([], ["--variant", "fp16", "--model-config", "tiny-sd21"]):
+        a = parser.parse_args(["cost-run", "--model", "tiny", *extra, "--batch", "1", "4", "--modes", "eager", "graph", "--threads", "1",
+                               "--out", "x y"])
+        again = parser.parse_args(__import__("shlex").split(command_of(a))[3:])
+        assert vars(again) == vars(a)
+
+
+def test_users_checkpoints_by_variant_and_model_config(tmp_path, capsys):
+    """A folder holding only fp16-variant files read with --variant, a single file read as the named preset; a variant
+    the folder lacks is refused in one line."""
+    from sdmodels import load_models, save_models, save_single_file
+
+    save_models(load_models("tiny", "random", dtype=torch.float16, seed=0), tmp_path / "folder", variant="fp16")
+    save_single_file(load_models("tiny-sd21", "random", seed=0), tmp_path / "one.safetensors")
+    fast = ["--weights", "pretrained", "--backends", "none", "--warmup", "0", "--rounds", "1", "--steps", "1", "--profile-steps", "0"]
+    for source, extra in ((tmp_path / "folder", ["--variant", "fp16"]), (tmp_path / "one.safetensors", ["--model-config", "tiny-sd21"])):
+        out = tmp_path / source.stem
+        assert main(["cost-run", "--model", str(source), *extra, *fast, "--out", str(out)]) == 0
+        with (out / "steps.csv").open() as f:
+            row = next(csv.DictReader(f))
+        assert row["status"] == "ok" and " ".join(extra) in row["command"]
+        assert (row["variant"], row["model_config"]) == (("fp16", "") if extra[0] == "--variant" else ("", "tiny-sd21"))
+    capsys.readouterr()
+    assert main(["cost-run", "--model", str(tmp_path / "folder"), "--variant", "bf16", *fast, "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "bf16" in err, err
 
 
 @pytest.mark.gpu

@@ -14,6 +14,7 @@ import argparse
 import shlex
 
 from bench.commands.executor import add_executor_args, ray_options
+from bench.commands.options import add_model_options
 from guidance import BACKENDS
 from sdmodels import PRESETS, TORCH_DTYPES, WEIGHTS
 
@@ -21,8 +22,9 @@ from sdmodels import PRESETS, TORCH_DTYPES, WEIGHTS
 def add_parser(sub) -> None:
     p = sub.add_parser("cost-run", help="per-step latency, peak memory and breakdown of each backend",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="tiny", help=f"preset ({', '.join(PRESETS)}) or local diffusers folder")
+    p.add_argument("--model", default="tiny", help=f"preset ({', '.join(PRESETS)}), local diffusers folder or single-file checkpoint")
     p.add_argument("--weights", default="random", help=f"one of {', '.join(WEIGHTS)}; cost does not depend on weights")
+    add_model_options(p)
     p.add_argument("--dtype", default="fp32", help=f"one of {', '.join(TORCH_DTYPES)}")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--batch", type=int, nargs="+", default=[1], help="batch sizes (samples per CFG half)")
@@ -45,8 +47,12 @@ def add_parser(sub) -> None:
 
 def command_of(a) -> str:
     """The invocation with every option written out, so the row says exactly what made it (where it ran is not one: rows say)."""
-    parts = ["python", "-m", "bench", "cost-run", "--model", a.model, "--weights", a.weights, "--dtype", a.dtype,
-             "--device", a.device, "--batch", *map(str, a.batch)]
+    parts = ["python", "-m", "bench", "cost-run", "--model", a.model, "--weights", a.weights]
+    if a.variant:
+        parts += ["--variant", a.variant]
+    if a.model_config:
+        parts += ["--model-config", a.model_config]
+    parts += ["--dtype", a.dtype, "--device", a.device, "--batch", *map(str, a.batch)]
     if a.size:
         parts += ["--size", *map(str, a.size)]
     parts += ["--backends", *a.backends, "--modes", *a.modes, "--warmup", str(a.warmup), "--rounds", str(a.rounds),
@@ -64,7 +70,8 @@ def _run(a) -> int:
 
     opts = ray_options(a)
 
-    base = CostRunConfig(model=a.model, weights=a.weights, dtype=a.dtype, device=a.device, timestep=a.timestep,
+    base = CostRunConfig(model=a.model, weights=a.weights, variant=a.variant, model_config=a.model_config, dtype=a.dtype,
+                      device=a.device, timestep=a.timestep,
                       warmup=a.warmup, rounds=a.rounds, steps=a.steps, profile_steps=a.profile_steps,
                       compile_backend=a.compile_backend, cudnn_benchmark=not a.no_cudnn_benchmark, threads=a.threads, seed=a.seed)
     if opts is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from bench.commands.options import add_clip_text_options, add_model_options, add_tracker_options
 from guidance import BACKENDS
 from guidance.config import GRAD_NORMS, TARGETS
 from sdmodels import PRESETS, SCHEDULERS, TORCH_DTYPES, WEIGHTS
@@ -18,8 +19,7 @@ def add_parser(sub) -> None:
     p.add_argument("--model", default="tiny", help=f"preset ({', '.join(PRESETS)}), local diffusers folder, single-file checkpoint "
                    "(.safetensors, original layout), or hub id")
     p.add_argument("--weights", default="random", help=f"one of {', '.join(WEIGHTS)}; random builds the full architecture with no download")
-    p.add_argument("--model-config", default=None, help="preset whose architecture a single-file checkpoint holds (default: inferred from its keys)")
-    p.add_argument("--variant", default=None, help="diffusers weights variant, e.g. fp16 (default: the plain files, else fp16)")
+    add_model_options(p)
     p.add_argument("--backend", default="midu", help=f"guidance backend: {', '.join(BACKENDS)}, an installed plugin, or module:attribute (README: your own backend)")
     p.add_argument("--prompt", action="append", dest="prompts", help="prompt (repeat for several)")
     p.add_argument("--negative-prompt", default="", help="prompt of the unconditional CFG half")
@@ -46,13 +46,16 @@ def add_parser(sub) -> None:
     p.add_argument("--clip-arch", default=None, help="open_clip architecture of the pixel scorer, or a path to an open_clip config JSON (ViT-L-14-quickgelu for LAION's predictor)")
     p.add_argument("--clip-checkpoint", default=None, help="local open_clip checkpoint for the pixel scorer")
     p.add_argument("--aesthetic-mlp", default=None, help="local LAION aesthetic predictor .pth")
+    add_clip_text_options(p)
     p.add_argument("--objective-target", default=None, help="class head: class name or index; clip-embedding head: text to steer towards")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar over the sampling steps (it is also off when stderr is not a terminal)")
+    add_tracker_options(p)
     p.set_defaults(func=run)
 
 
 def run(a) -> int:
+    from bench.commands.options import clip_text_from_args
     from bench.jobs.sample import SampleJob
     from bench.jobs.sample import run as run_job
     from guidance import GuidanceConfig, SamplerConfig
@@ -67,9 +70,9 @@ def run(a) -> int:
         guidance=GuidanceConfig(scale=a.scale, window_start=a.window[0], window_end=a.window[1], every_k=a.every_k,
                                 grad_norm=a.grad_norm, target=a.target, recurrence=a.recurrence, iterations=a.iterations),
         scorer=ScorerConfig(head=a.head, clip_arch=a.clip_arch, clip_checkpoint=a.clip_checkpoint, aesthetic_mlp=a.aesthetic_mlp,
-                            objective_target=a.objective_target, transfer=a.transfer_head),
+                            objective_target=a.objective_target, transfer=a.transfer_head, clip_text=clip_text_from_args(a)),
     )
-    rec = run_job(job, progress=not a.quiet)
+    rec = run_job(job, progress=not a.quiet, tracker=a.wandb)
     print(f"wrote {len(rec['images'])} image(s) and run.json to {a.out} "
           f"({job.backend}, scale {job.guidance.scale}, {rec['sample_wall_s']} s; final score {rec['final_score']})")
     return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from bench.commands.executor import add_executor_args, ray_options
+from bench.commands.options import add_clip_text_options, add_model_options, add_tracker_options
 from guidance import BACKENDS, check_backend
 
 
@@ -19,8 +20,7 @@ def add_parser(sub) -> None:
                         "pixel scorer and prompts fill every option not given")
     p.add_argument("--model", default=None, help="preset, local diffusers folder or hub id (default: the world's, else tiny)")
     p.add_argument("--weights", default=None, help="pretrained or random (default: the world's, else random)")
-    p.add_argument("--variant", default=None, help="diffusers weights variant, e.g. fp16 (default: the plain files, else fp16)")
-    p.add_argument("--model-config", default=None, help="preset whose architecture a single-file checkpoint holds (default: inferred)")
+    add_model_options(p)
     p.add_argument("--backends", nargs="+", default=["none", "latent", "midu", "pixel"], help=f"from: {', '.join(BACKENDS)}, or your own (README: your own backend)")
     p.add_argument("--scales", type=float, nargs="+", default=[-1.0, 1.0], help="guidance scales (0 is the unguided baseline)")
     p.add_argument("--scales-for", action="append", default=[], metavar="BACKEND=S1,S2,...",
@@ -47,11 +47,13 @@ def add_parser(sub) -> None:
     p.add_argument("--clip-arch", default=None, help="open_clip architecture or config JSON of the image scorer")
     p.add_argument("--clip-checkpoint", default=None, help="local open_clip checkpoint of the image scorer")
     p.add_argument("--aesthetic-mlp", default=None, help="local LAION-layout aesthetic predictor .pth")
+    add_clip_text_options(p)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--dtype", default="fp32", help="fp32, fp16 or bf16")
     p.add_argument("--out", required=True, help="sweep folder (rows.jsonl, config.json, images/)")
     p.add_argument("--resume", action="store_true", help="finish an interrupted sweep in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar (it is also off when stderr is not a terminal)")
+    add_tracker_options(p)
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's; 1 is fastest on a shared small machine)")
     add_executor_args(p, cell_gpus=True)
     p.set_defaults(func=run)
@@ -87,6 +89,7 @@ def _scales_for(items: list[str]) -> tuple[tuple[str, tuple[float, ...]], ...]:
 
 def config_from_args(a):
     """UpliftConfig from the command line (the world's defaults fill what is not given: bench/uplift/resolve.py)."""
+    from bench.commands.options import clip_text_from_args
     from bench.uplift.config import make_arms
     from bench.uplift.resolve import resolve_config
     from guidance import GuidanceConfig, SamplerConfig
@@ -96,19 +99,22 @@ def config_from_args(a):
     return resolve_config(a.world, arms=arms, prompts=tuple(a.prompts or ()), source=a.model, weights=a.weights, dtype=a.dtype,
                           device=a.device, heads=dict(_heads(a.head)), transfer=a.transfer_head,
                           variant=a.variant, model_config=a.model_config,
-                          image={"clip_arch": a.clip_arch, "clip_checkpoint": a.clip_checkpoint, "aesthetic_mlp": a.aesthetic_mlp},
+                          image={"clip_arch": a.clip_arch, "clip_checkpoint": a.clip_checkpoint, "aesthetic_mlp": a.aesthetic_mlp,
+                                 "clip_text": clip_text_from_args(a)},
                           sampler=SamplerConfig(steps=a.steps, cfg_scale=a.cfg_scale, scheduler=a.scheduler),
                           guidance=GuidanceConfig(window_start=a.window[0], window_end=a.window[1], recurrence=a.recurrence,
                                                           iterations=a.iterations), seeds=a.seeds, chunk=a.chunk)
 
 
 def run(a) -> int:
+    from bench.tracker import check_tracker
     from bench.uplift.run import run_uplift
     from scorers.setup import check_scorer_for_model, check_scorer_files
 
     if a.threads is not None and a.threads < 1:
         raise ValueError(f"--threads {a.threads}: expected an integer >= 1")
     opts = ray_options(a)
+    check_tracker(a.wandb)
     cfg = config_from_args(a)
     for scorer in cfg.judges:  # files, the head's base model and (for presets) its feature shape, before any model loads
         check_scorer_files(scorer)
@@ -126,5 +132,5 @@ def run(a) -> int:
         from bench.uplift.remote import RayCells
 
         executor = RayCells.with_options(dataclasses.replace(opts, threads=torch.get_num_threads()))
-    run_uplift(cfg, a.out, resume=a.resume, progress=not a.quiet, executor=executor)
+    run_uplift(cfg, a.out, resume=a.resume, progress=not a.quiet, executor=executor, tracker=a.wandb)
     return 0

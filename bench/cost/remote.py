@@ -28,10 +28,11 @@ _MODELS: dict[tuple, tuple] = {}  # per worker process: (models, scorer cache) o
 def measure_on_worker(job: tuple) -> dict:
     base, cfg, names, modes, run_id, command = job
     setup_torch(base)
-    key = (base.model, base.weights, base.dtype, base.device, base.seed)
+    key = (base.model, base.weights, base.variant, base.model_config, base.dtype, base.device, base.seed)
     if key not in _MODELS:
         _MODELS.clear()
-        _MODELS[key] = (load_models(base.model, base.weights, dtype=DTYPES[base.dtype], device=torch.device(base.device), seed=base.seed), {})
+        _MODELS[key] = (load_models(base.model, base.weights, dtype=DTYPES[base.dtype], device=torch.device(base.device), seed=base.seed,
+                                    variant=base.variant, model_config=base.model_config), {})
     models, cache = _MODELS[key]
     context = {"run_id": run_id, "command": command, "torch_threads": torch.get_num_threads(), **machine_info()}
     return measure(models, cfg, names, modes, context, cache, log=lambda s: None)

@@ -44,7 +44,7 @@ from bench.store.provenance import machine_info
 from guidance import StepIn, build_backend, check_backend, ran_as, scorer_kind
 from guidance.prediction import alpha_bar_at
 from scorers.setup import ScorerConfig, make_scorer
-from sdmodels import DTYPES, check_image_size, check_runtime, check_source, encode_prompts, load_models, preset_vae_factor
+from sdmodels import DTYPES, ModelSpec, check_image_size, encode_prompts, load_models, preset_vae_factor
 
 REFERENCE = "none"
 PROMPT = "a photo of a cat"
@@ -55,6 +55,8 @@ RANDOM_NOTE = "random weights: cost figures only (FLOPs, memory and time do not 
 class CostRunConfig:
     model: str = "tiny"
     weights: str = "random"
+    variant: str | None = None  # as ModelSpec's: a diffusers weights variant of a folder
+    model_config: str | None = None  # as ModelSpec's config: the preset a single-file checkpoint holds
     dtype: str = "fp32"
     device: str = "cpu"
     batch: int = 1
@@ -74,14 +76,18 @@ class CostRunConfig:
         return TimingConfig(warmup=self.warmup, rounds=self.rounds, steps=self.steps)
 
 
+def model_spec(cfg: CostRunConfig) -> ModelSpec:
+    return ModelSpec(source=cfg.model, weights=cfg.weights, dtype=cfg.dtype, device=cfg.device, variant=cfg.variant,
+                     config=cfg.model_config)
+
+
 def validate(cfg: CostRunConfig, backends: list[str], modes: list[str]) -> None:
-    check_source(cfg.model, cfg.weights)
+    model_spec(cfg).check()  # source, weights, device, dtype and the named preset, before anything loads
     for b in backends:
         check_backend(b)
     for m in modes:
         if m not in MODES:
             raise ValueError(f"unknown mode {m!r}; valid: {', '.join(MODES)}")
-    check_runtime(cfg.device, cfg.dtype)
     if cfg.threads is not None and cfg.threads < 1:
         raise ValueError(f"--threads {cfg.threads}: expected an integer >= 1")
     if cfg.batch < 1 or cfg.profile_steps < 0:
@@ -239,7 +245,8 @@ def measure_here(base: CostRunConfig, configs: list[CostRunConfig], names: list[
     """Every configuration in this process, in order, on one model load: (index, result of `measure`)."""
     setup_torch(base)
     context = {"run_id": run_id, "command": command, "torch_threads": torch.get_num_threads(), **machine_info()}
-    models = load_models(base.model, base.weights, dtype=DTYPES[base.dtype], device=torch.device(base.device), seed=base.seed)
+    models = load_models(base.model, base.weights, dtype=DTYPES[base.dtype], device=torch.device(base.device), seed=base.seed,
+                         variant=base.variant, model_config=base.model_config)
     for cfg in configs:  # every size checked before the first is measured
         if cfg.height:
             check_image_size(cfg.height, cfg.width, models.vae_scale_factor)

@@ -14,6 +14,7 @@ import torch
 from tqdm import tqdm
 
 from bench.store.provenance import machine_info
+from bench.tracker import check_tracker, open_tracker
 from guidance import GuidanceConfig, SamplerConfig, build_backend, check_backend, ran_as, sample, scorer_kind
 from guidance.pixel import decode
 from scorers.setup import ScorerConfig, check_scorer_for_model, check_scorer_files, make_scorer
@@ -51,18 +52,24 @@ def progress_bar(steps: int, backend: str, progress: bool):
     return tqdm(total=steps, unit="step", desc=f"sample {backend}", disable=None if progress else True, dynamic_ncols=True)
 
 
-def _on_step(bar):
+def _on_step(bar, tracker=None):
+    log = tracker.on_step() if tracker else None
+
     def on_step(stats) -> None:
         if stats.score_mean is not None:
             bar.set_postfix(score=f"{stats.score_mean:.4g}", refresh=False)
         bar.update(1)
+        if log:
+            log(stats)
 
     return on_step
 
 
-def run(job: SampleJob, models=None, progress: bool = True) -> dict:
-    """Run `job`; `models` may be passed in when several jobs share them (same model, weights, dtype, device)."""
+def run(job: SampleJob, models=None, progress: bool = True, tracker: str | None = None) -> dict:
+    """Run `job`; `models` may be passed in when several jobs share them (same model, weights, dtype, device);
+    `tracker`: a W&B project to log the run to (bench/tracker.py)."""
     validate(job)
+    check_tracker(tracker)
     out = Path(job.out)
     out.mkdir(parents=True, exist_ok=True)
     spec = job.model
@@ -83,15 +90,16 @@ def run(job: SampleJob, models=None, progress: bool = True) -> dict:
     x = noise.to(models.device, models.dtype) * sched.init_noise_sigma
 
     t0 = time.perf_counter()
+    track = open_tracker(tracker, out.name, {"job": asdict(job), "scorer": scorer_desc, "image_size": [height, width]}, "sample")
     with progress_bar(len(sched.timesteps), job.backend, progress) as bar:
-        res = sample(backend, sched, x, cond, job.guidance, job.sampler.cfg_scale, on_step=_on_step(bar), generator=g)
+        res = sample(backend, sched, x, cond, job.guidance, job.sampler.cfg_scale, on_step=_on_step(bar, track), generator=g)
     wall_s = time.perf_counter() - t0
     with torch.no_grad():
         images = decode(models.vae, res.x0)
         final = backend.score(res.x0, cond)
 
-    files = []
-    for i, im in enumerate(to_pil(images)):
+    files, pils = [], to_pil(images)
+    for i, im in enumerate(pils):
         name = f"{i:03d}.png"
         im.save(out / name)
         files.append(name)
@@ -113,4 +121,9 @@ def run(job: SampleJob, models=None, progress: bool = True) -> dict:
     if models.random_weights:
         record["note"] = "random weights: images and scores are meaningless; cost figures are not (they do not depend on weight values)"
     (out / "run.json").write_text(json.dumps(record, indent=2) + "\n")
+    if track:
+        track.log_grid("grid/sample", pils, " | ".join(prompts))
+        scores = record["final_score"] or [None] * len(files)
+        track.log_rows([{"image": f, "prompt": p, "final_score": v} for f, p, v in zip(files, prompts, scores)])
+        track.finish()
     return record

@@ -19,10 +19,11 @@ from bench.store.files import portable
 from bench.uplift.config import Arm, UpliftConfig
 
 SCORER_FILES = ("clip_arch", "clip_checkpoint", "aesthetic_mlp")
-# Knobs added after sweeps were committed, by part of the config: at their defaults (which is how the sweeps made
-# before them ran) they stay out of the identity, so those sweeps still resume; set otherwise they are in it.
-ADDED_LATER = {"guidance": ("recurrence", "iterations")}
-ARM_ADDED_LATER = ("draw",)  # the same for an arm's fields (best-of-N draws)
+# Fields added after sweeps were committed: at their defaults (which is how the sweeps made before them ran) they
+# stay out of the identity, so those sweeps still resume; set otherwise they are in it.
+ADDED_LATER = {"guidance": ("recurrence", "iterations")}  # by part of the config
+ARM_ADDED_LATER = ("draw",)  # an arm's (best-of-N draws)
+JUDGE_ADDED_LATER = ("clip_text",)  # a judge's (the CLIP-text objective; default None)
 ARM_DEFAULTS = {f.name: f.default for f in fields(Arm)}
 
 
@@ -49,10 +50,14 @@ def identity(cfg: UpliftConfig) -> dict:
         for name in names:
             if config[part][name] == defaults[name]:
                 del config[part][name]
-    for arm in config["arms"]:  # the same rule for an arm's fields added later
+    for arm in config["arms"]:
         for name in ARM_ADDED_LATER:
             if arm[name] == ARM_DEFAULTS[name]:
                 del arm[name]
+    for j in config["judges"]:
+        for name in JUDGE_ADDED_LATER:
+            if j.get(name) is None:
+                j.pop(name, None)
     if Path(cfg.model.source).exists():
         config["model"]["source"] = portable(cfg.model.source)
     for j in config["judges"]:

@@ -19,7 +19,7 @@ def resolve_config(world: str | None = None, *, arms: tuple[Arm, ...], prompts: 
                    guidance: GuidanceConfig = GuidanceConfig(), seeds: int = 8, seed0: int = 0, chunk: int = 16,
                    grid_seeds: int = 4) -> UpliftConfig:
     """An UpliftConfig from what was given; `heads` maps midblock/latent to a checkpoint stem, `image` holds
-    the image scorer's clip_arch / clip_checkpoint / aesthetic_mlp. Checks prompts against the world before any model loads."""
+    the image scorer's clip_arch / clip_checkpoint / aesthetic_mlp / clip_text. Checks prompts against the world before any model loads."""
     check_world(world)
     w = WORLDS[world]() if world else None
     if w is not None and prompts:
@@ -31,6 +31,8 @@ def resolve_config(world: str | None = None, *, arms: tuple[Arm, ...], prompts: 
     if transfer:
         judges = {k: replace(j, transfer=True) if j.head else j for k, j in judges.items()}
     given = {k: v for k, v in (image or {}).items() if v}
+    if given.get("clip_text"):  # the CLIP-text objective replaces the image judge's aesthetic MLP (a world's too)
+        given.setdefault("aesthetic_mlp", None)
     if given:
         judges["image"] = replace(judges["image"], **given)
     model = ModelSpec(source=source or (w.model if w else "tiny"), weights=weights or (w.weights if w else "random"), dtype=dtype, device=device,

@@ -30,6 +30,7 @@ from sdmodels.files import write_atomic
 from bench.store.lock import FolderLock
 from bench.store.rows import RowStore
 from bench.store.sweep import run_sweep
+from bench.tracker import open_tracker
 from bench.uplift.config import GUIDANCE_FIELDS, SAMPLER_FIELDS, Arm, UpliftConfig
 from bench.uplift.identity import check_same_sweep, identity
 from bench.uplift.kit import Kit, build_kit, judge
@@ -81,8 +82,8 @@ class TimedBackend:
         return out
 
 
-def run_cell(kit: Kit, cfg: UpliftConfig, cell: dict, image_dir: Path | None) -> list[dict]:
-    """The cell's rows, one per sample."""
+def run_cell(kit: Kit, cfg: UpliftConfig, cell: dict, image_dir: Path | None, on_step: Callable | None = None) -> list[dict]:
+    """The cell's rows, one per sample; `on_step` is the sampler's hook (a tracker's)."""
     m, arm = kit.models, arm_of(cell)
     sampler, guidance = cfg.arm_configs(arm)
     inner = build_backend(arm.backend, m, kit.scorers.get(_kind(cfg, arm.backend)))
@@ -96,7 +97,7 @@ def run_cell(kit: Kit, cfg: UpliftConfig, cell: dict, image_dir: Path | None) ->
     gens = [torch.Generator().manual_seed(s) for s in noise_seeds]  # each sample's noise, then its redone steps' noise
     noise = torch.stack([torch.randn(m.latent_shape(kit.height, kit.width), generator=g) for g in gens])
     res = sample(backend, sched, noise.to(m.device, m.dtype) * sched.init_noise_sigma, cond, guidance, sampler.cfg_scale,
-                 generator=gens)
+                 on_step=on_step, generator=gens)
     with torch.no_grad():
         images = decode(m.vae, res.x0).clamp(-1, 1)  # judged as saved: the PNG clamps too
     judged = judge(kit, res.x0, cond, images, prompts)
@@ -148,16 +149,19 @@ class LocalCells:
     def describe(self) -> dict:
         return {"scorers": self.kit.scorer_desc, "random_weights": self.kit.models.random_weights}
 
-    def sweep(self, store: RowStore, image_dir: Path, on_cell: Callable, progress: bool):
-        return run_sweep(cells(self.cfg), lambda cell: run_cell(self.kit, self.cfg, cell, image_dir), store, resume=True,
-                         on_cell=on_cell, progress=progress)
+    def sweep(self, store: RowStore, image_dir: Path, on_cell: Callable, progress: bool, on_step_for: Callable | None = None):
+        """`on_step_for(cell)`: the sampler's per-step hook for that cell (the tracker's), or None."""
+        return run_sweep(cells(self.cfg), lambda cell: run_cell(self.kit, self.cfg, cell, image_dir, on_step_for and on_step_for(cell)),
+                         store, resume=True, on_cell=on_cell, progress=progress)
 
 
 def run_uplift(cfg: UpliftConfig, out: str | Path, resume: bool = False, log: Callable[[str], None] = print,
-               progress: bool = True, executor: Callable | None = None) -> Path:
+               progress: bool = True, executor: Callable | None = None, tracker: str | None = None) -> Path:
     """Run (or, with resume, finish) the sweep in `out`; one writer at a time, its identity fixed at creation.
 
     `executor(cfg)` makes what runs the cells (`describe()`, `sweep(...)`): LocalCells by default; the rows are the same.
+    `tracker`: a W&B project that gets the configuration, the rows and the grids, and (cells run here) every step's
+    statistics (bench/tracker.py).
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -174,15 +178,26 @@ def run_uplift(cfg: UpliftConfig, out: str | Path, resume: bool = False, log: Ca
         elif store.rows():
             raise ValueError(f"{out} holds rows but no config.json: its identity is lost; start the sweep in another --out")
         runner = (executor or LocalCells)(cfg)
+        desc = runner.describe() if tracker or not config_path.exists() else None  # on Ray, asked of a worker: once
         if not config_path.exists():  # written once, when the sweep is made
-            write_atomic(config_path, json.dumps({**ident, **runner.describe()}, indent=2) + "\n")
+            write_atomic(config_path, json.dumps({**ident, **desc}, indent=2) + "\n")
+
+        track = open_tracker(tracker, out.name, {**ident["config"], "scorers": desc and desc["scorers"]}, "uplift")
 
         def on_cell(rows: list[dict]) -> None:
             r = rows[0]
             first, last = r.get("seed", r.get("seed_start")), rows[-1].get("seed", r.get("seed_stop", 0) - 1)
             log(f"{arm_of(r).label} prompt {r['prompt_idx']} seeds {first}..{last}: {r['status']} ({r['row_wall_s']} s)")
+            if track:
+                track.log_rows(rows)
 
-        s = runner.sweep(store, out / "images", on_cell, progress)
+        if isinstance(runner, LocalCells):  # a Ray worker's steps stay on the worker: rows and grids still reach the tracker
+            s = runner.sweep(store, out / "images", on_cell, progress, on_step_for=track and (lambda cell: track.on_step(**cell)))
+        else:
+            s = runner.sweep(store, out / "images", on_cell, progress)
+        if track:
+            track.log_sweep_grids(out / "images")
+            track.finish()
     failed = f", {s.failed} failed" if s.failed else ""
     log(f"{s.ran} cells run, {s.skipped} already done, {s.oom} out of memory{failed} -> {store.path}")
     return store.path

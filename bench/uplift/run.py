@@ -35,6 +35,9 @@ from guidance.pixel import decode
 from sdmodels import encode_prompts, to_pil
 
 ARM_FIELDS = SAMPLER_FIELDS | GUIDANCE_FIELDS
+# which seeds' images a sweep keeps (a run-time choice, not part of the sweep's identity): seeds below the bound
+KEEP_IMAGES = {"grid": lambda cfg: cfg.seed0 + cfg.grid_seeds,  # the report's grids
+               "all": lambda cfg: float("inf")}  # every seed: the rating page offers held-out seeds too
 
 
 def cells(cfg: UpliftConfig) -> list[dict]:
@@ -73,8 +76,8 @@ class TimedBackend:
         return out
 
 
-def run_cell(kit: Kit, cfg: UpliftConfig, cell: dict, image_dir: Path | None) -> list[dict]:
-    """The cell's rows, one per sample."""
+def run_cell(kit: Kit, cfg: UpliftConfig, cell: dict, image_dir: Path | None, keep_images: str = "grid") -> list[dict]:
+    """The cell's rows, one per sample; images of the grid seeds are kept (`keep_images="all"`: of every seed)."""
     m, arm = kit.models, arm_of(cell)
     sampler, guidance = cfg.arm_configs(arm)
     inner = build_backend(arm.backend, m, kit.scorers.get(_kind(cfg, arm.backend)))
@@ -101,7 +104,7 @@ def run_cell(kit: Kit, cfg: UpliftConfig, cell: dict, image_dir: Path | None) ->
              "saturated_steps": sum(i in st.saturated_idx for st in res.steps),
              "guided_steps": guided, **cell_cols} for i, s in enumerate(seeds)]
     if image_dir is not None:
-        _save_images(image_dir, arm, cell, seeds, images, cfg.seed0 + cfg.grid_seeds)
+        _save_images(image_dir, arm, cell, seeds, images, KEEP_IMAGES[keep_images](cfg))
     return rows
 
 
@@ -110,12 +113,18 @@ def _kind(cfg: UpliftConfig, backend: str) -> str | None:
     return None if guide is None else guide.kind
 
 
-def _save_images(image_dir: Path, arm: Arm, cell: dict, seeds: list[int], images: torch.Tensor, below: int) -> None:
-    keep = [i for i, s in enumerate(seeds) if s < below]
+def image_path(image_dir: Path, arm: Arm, prompt_idx: int, seed: int) -> Path:
+    """Where a sweep keeps the image of one arm's sample (the grids and the rating page read them here)."""
     folder = image_dir / arm.backend / ("s" + "_".join(("" if k == "scale" else k) + _signed(v) for k, v in (arm.set or (("scale", 0.0),))))
-    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"p{prompt_idx}_seed{seed}.png"
+
+
+def _save_images(image_dir: Path, arm: Arm, cell: dict, seeds: list[int], images: torch.Tensor, below: float) -> None:
+    keep = [i for i, s in enumerate(seeds) if s < below]
     for i, im in zip(keep, to_pil(images[keep])):
-        im.save(folder / f"p{cell['prompt_idx']}_seed{seeds[i]}.png")
+        path = image_path(image_dir, arm, cell["prompt_idx"], seeds[i])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        im.save(path)
 
 
 def _signed(v) -> str:
@@ -127,8 +136,11 @@ def _holds_a_sweep(out: Path) -> bool:
 
 
 def run_uplift(cfg: UpliftConfig, out: str | Path, resume: bool = False, log: Callable[[str], None] = print,
-               progress: bool = True) -> Path:
-    """Run (or, with resume, finish) the sweep in `out`; one writer at a time, its identity fixed at creation."""
+               progress: bool = True, keep_images: str = "grid") -> Path:
+    """Run (or, with resume, finish) the sweep in `out`; one writer at a time, its identity fixed at creation.
+    `keep_images` (grid or all: KEEP_IMAGES) applies to the cells this run samples."""
+    if keep_images not in KEEP_IMAGES:
+        raise ValueError(f"keep_images {keep_images!r}: expected one of {', '.join(KEEP_IMAGES)}")
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file: expected a sweep folder (new, or one to --resume)")
@@ -153,7 +165,7 @@ def run_uplift(cfg: UpliftConfig, out: str | Path, resume: bool = False, log: Ca
             first, last = r.get("seed", r.get("seed_start")), rows[-1].get("seed", r.get("seed_stop", 0) - 1)
             log(f"{arm_of(r).label} prompt {r['prompt_idx']} seeds {first}..{last}: {r['status']} ({r['row_wall_s']} s)")
 
-        s = run_sweep(cells(cfg), lambda cell: run_cell(kit, cfg, cell, out / "images"), store, resume=True, on_cell=on_cell,
+        s = run_sweep(cells(cfg), lambda cell: run_cell(kit, cfg, cell, out / "images", keep_images), store, resume=True, on_cell=on_cell,
                       progress=progress)
     log(f"{s.ran} cells run, {s.skipped} already done, {s.oom} out of memory -> {store.path}")
     return store.path

@@ -36,6 +36,7 @@ from bench.rate.pairs import make_plan
 from bench.rate.votes import load_votes
 from toyworld.world import toy_truth
 
+PER_COMPARISON = 4  # 6 comparisons x 4 (prompt, seed) items: 24 pairs
 KEYS = {"left": Keys.ARROW_LEFT, "right": Keys.ARROW_RIGHT, "tie": "t", "skip": "s"}
 FETCH = """const done = arguments[arguments.length - 1];
 Promise.all(["left", "right"].map(id => fetch(document.getElementById(id).src).then(r => r.arrayBuffer())
@@ -53,7 +54,8 @@ def session(toy_rate_sweep, tmp_path_factory):
     folder, port = tmp_path_factory.mktemp("votes"), _free_port()
     db, log = folder / "votes.sqlite", open(folder / "server.log", "w")
     env = {**os.environ, "PYTHONPATH": str(Path.cwd())}
-    server = subprocess.Popen([sys.executable, "-m", "bench", "rate", "--sweep", str(toy_rate_sweep), "--votes", str(db), "--port", str(port)],
+    server = subprocess.Popen([sys.executable, "-m", "bench", "rate", "--sweep", str(toy_rate_sweep), "--votes", str(db), "--port", str(port),
+                               "--per-comparison", str(PER_COMPARISON)],
                               env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     for _ in range(600):
@@ -86,7 +88,8 @@ def _act(driver, choice: str, by_key: bool) -> None:
         driver.find_element(By.TAG_NAME, "body").send_keys(KEYS[choice])
     else:
         driver.find_element(By.ID, f"choose-{choice}").click()
-    WebDriverWait(driver, 20).until(staleness_of(before))  # the vote's answer is a new page
+    WebDriverWait(driver, 20).until(staleness_of(before))  # the vote's answer is a new page: wait until it has loaded
+    WebDriverWait(driver, 20).until(lambda d: d.execute_script("return document.readyState") == "complete" and d.find_elements(By.ID, "progress"))
 
 
 def _blind(source: str, plan) -> None:
@@ -100,7 +103,7 @@ def _blind(source: str, plan) -> None:
 
 def test_rating_session_in_a_browser(session, tmp_path):
     driver, base, server, db, sweep = session
-    plan = make_plan(sweep)
+    plan = make_plan(sweep, per_comparison=PER_COMPARISON)
     total = len(plan.pairs)
 
     driver.get(base + "/?rater=not%20valid")

@@ -115,6 +115,9 @@ def test_no_votes_no_human_section(toy_rate_sweep, tmp_path):
 
 
 def test_rate_bad_input(toy_rate_sweep, capsys):
+    from bench.cli import build_parser
+
+    assert build_parser().parse_args(["rate", "--sweep", "s"]).host == "127.0.0.1"  # this machine only unless --host says otherwise
     assert main(["rate", "--sweep", "/no/such/sweep"]) == 2
     assert main(["rate", "--sweep", str(toy_rate_sweep), "--port", "70000"]) == 2
     assert main(["rate", "--sweep", str(toy_rate_sweep), "--per-comparison", "99"]) == 2

@@ -79,6 +79,7 @@ def session(toy_rate_sweep, tmp_path_factory):
 
 
 def _progress(driver) -> str:
+    _loaded(driver)
     return driver.find_element(By.ID, "progress").text
 
 
@@ -88,8 +89,13 @@ def _act(driver, choice: str, by_key: bool) -> None:
         driver.find_element(By.TAG_NAME, "body").send_keys(KEYS[choice])
     else:
         driver.find_element(By.ID, f"choose-{choice}").click()
-    WebDriverWait(driver, 20).until(staleness_of(before))  # the vote's answer is a new page: wait until it has loaded
-    WebDriverWait(driver, 20).until(lambda d: d.execute_script("return document.readyState") == "complete" and d.find_elements(By.ID, "progress"))
+    WebDriverWait(driver, 20).until(staleness_of(before))  # the vote's answer is a new page
+    _loaded(driver)
+
+
+def _loaded(driver) -> None:
+    WebDriverWait(driver, 20).until(lambda d: d.execute_script("return document.readyState") == "complete"
+                                    and d.find_elements(By.ID, "progress") and "</html>" in d.page_source)
 
 
 def _blind(source: str, plan) -> None:
@@ -119,6 +125,7 @@ def test_rating_session_in_a_browser(session, tmp_path):
     # every shortcut and every button records its choice, in order
     plan_choices = [("left", True), ("right", True), ("tie", True), ("skip", True), ("left", False), ("right", False), ("tie", False)]
     for choice, by_key in plan_choices:
+        _loaded(driver)
         _blind(driver.page_source, plan)
         _act(driver, choice, by_key)
     alice = load_votes(db)
@@ -136,6 +143,7 @@ def test_rating_session_in_a_browser(session, tmp_path):
     driver.get(base + "/?rater=truthbot")
     seen = []
     for _ in range(total):
+        _loaded(driver)
         _blind(driver.page_source, plan)
         imgs = [np.asarray(Image.open(io.BytesIO(base64.b64decode(b))).convert("RGB")) for b in driver.execute_async_script(FETCH)]
         t = toy_truth(np.stack(imgs).transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1, [""] * 2)["truth"]

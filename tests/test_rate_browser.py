@@ -164,7 +164,7 @@ def test_rating_session_in_a_browser(session, tmp_path):
 
 def _check_truth_rater(plan, bot, seen) -> None:
     """The scripted rater's win rates are exactly the ground truth's on the images shown, read from the sweep's files."""
-    from bench.rate.analysis import bradley_terry, win_rates
+    from bench.rate.analysis import bradley_terry, judge_agreement, win_rates
     from bench.uplift.analysis import samples
 
     by_key = {p.key: p for p in plan.pairs}
@@ -178,9 +178,14 @@ def _check_truth_rater(plan, bot, seen) -> None:
             img = np.asarray(Image.open(plan.image(by_key[r.pair], arm)).convert("RGB"))[None].transpose(0, 3, 1, 2)
             truth[arm, r.pair] = float(toy_truth(img.astype(np.float32) / 127.5 - 1, [""])["truth"][0])
     wins = win_rates(bot, arms).set_index("arm")
+    rows = df.set_index(["arm", "prompt_idx", "seed"]).truth  # the sweep's own truth column, computed before the PNG's rounding
     for arm in wins.index:
-        d = np.array([truth[arm, p.key] - truth["none", p.key] for p in plan.pairs if p.a == "none" and p.b == arm])
+        against = [p for p in plan.pairs if p.a == "none" and p.b == arm]
+        d = np.array([truth[arm, p.key] - truth["none", p.key] for p in against])
         assert wins.win_rate[arm] == float(((d > 0) + 0.5 * (d == 0)).mean()) and wins.n[arm] == d.size
+        d = np.array([rows[arm, p.prompt_idx, p.seed] - rows["none", p.prompt_idx, p.seed] for p in against])
+        assert wins.win_rate[arm] == float(((d > 0) + 0.5 * (d == 0)).mean())  # no pair here is a near tie that rounding flips
+    assert judge_agreement(bot, df, ["truth"]).agreement[0] == 1.0
     bt = bradley_terry(bot, arms)
     assert np.isfinite(bt.strength).all() and (bt.ci_low <= bt.strength).all() and (bt.strength <= bt.ci_high).all()
 
@@ -190,6 +195,7 @@ def _check_report(sweep, db, tmp_path) -> None:
 
     out = write_report(sweep, tmp_path / "rep" / "toy.md", tmp_path / "rep" / "headline.json", "cmd", votes=db)
     text = out.read_text()
-    assert "## Human preference (blinded pairwise votes)" in text and "### Bradley-Terry strengths" in text and "| truth |" in text
+    assert "## Human preference (blinded pairwise votes)" in text and "### Bradley-Terry strengths" in text and "| truth | " in text
+    assert "Offered (the plan `rate` last served): 24 pairs: 6 comparisons x 4" in text
     head = json.loads((tmp_path / "rep" / "headline.json").read_text())
     assert all(0 <= v["human_win_rate"] <= 1 and v["human_n"] > 0 for v in head["backends"].values())

@@ -21,6 +21,7 @@ SIDES = ("left", "right")
 def make_app(plan: Plan, db: str | Path) -> Flask:
     app = Flask(__name__)
     salt = votes.open_db(db)
+    votes.set_plan(db, plan.sweep_id, plan.statement)
     images = (plan.sweep / "images").resolve()
     orders: dict[str, list[int]] = {}
 

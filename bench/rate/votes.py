@@ -47,6 +47,21 @@ def open_db(path: str | Path) -> str:
         return con.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()[0]
 
 
+def set_plan(path: str | Path, sweep_id: str, statement: str) -> None:
+    """Keep the plan the server offers for a sweep (the latest one), for the report to state."""
+    with connect(path) as con:
+        con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (f"plan:{sweep_id}", statement))
+
+
+def get_plan(path: str | Path, sweep_id: str) -> str | None:
+    con = connect(path)
+    try:
+        row = con.execute("SELECT value FROM meta WHERE key = ?", (f"plan:{sweep_id}",)).fetchone()
+        return row[0] if row else None
+    finally:
+        con.close()
+
+
 def record(path: str | Path, sweep_id: str, rater: str, pair, left_arm: str, right_arm: str, choice: str) -> bool:
     """Store one vote (committed when this returns); False when the rater had already rated this pair."""
     check_rater(rater)

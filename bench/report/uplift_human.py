@@ -11,7 +11,7 @@ import pandas as pd
 
 from bench.rate.analysis import BT_RESAMPLES, RIDGE, bradley_terry, judge_agreement, rater_agreement, win_rates
 from bench.rate.pairs import sweep_identity
-from bench.rate.votes import VOTES_FILE, load_votes
+from bench.rate.votes import VOTES_FILE, get_plan, load_votes
 from bench.report.uplift_sections import MIN_PAIRS, fmt
 from bench.uplift.analysis import judge_columns
 from bench.uplift.stats import CI_METHOD, LEVEL
@@ -19,10 +19,13 @@ from bench.uplift.stats import CI_METHOD, LEVEL
 
 def human_votes(sweep: Path, votes: Path | None = None) -> tuple[pd.DataFrame, int]:
     """This sweep's votes and the number of votes in the database for other sweeps."""
-    path = votes if votes is not None else sweep / VOTES_FILE
-    every = load_votes(path)
+    every = load_votes(_path(sweep, votes))
     mine = every[every.sweep_id == sweep_identity(sweep)] if len(every) else every
     return mine.reset_index(drop=True), len(every) - len(mine)
+
+
+def _path(sweep: Path, votes: Path | None) -> Path:
+    return votes if votes is not None else sweep / VOTES_FILE
 
 
 def _too_small(n: int) -> str:
@@ -40,6 +43,7 @@ def human_section(sweep: Path, df: pd.DataFrame, chosen: pd.DataFrame, votes: Pa
              f"{len(v)} votes by {v.rater.nunique()} rater(s) on {v.pair.nunique()} pairs ({skips} skipped), recorded by "
              f"`python -m bench rate` for this sweep's identity" + (f"; {other} votes for other sweeps left out" if other else "") + ". "
              "Each pair is the same seed and prompt under two arms, sides drawn at random and hidden from the rater.", "",
+             f"Offered (the plan `rate` last served): {get_plan(_path(sweep, votes), v.sweep_id[0])}.", "",
              f"### Win rate against unguided (ties count half; {LEVEL:.0%} {CI_METHOD} bootstrap CI)", "",
              "| backend | scale | human win rate | 95% CI | n |", "|---|---|---|---|---|"]
     wins = win_rates(v, arms)

@@ -9,7 +9,7 @@ DEMO_OUT ?= demo-out
 TOY_SCALES ?= -0.05 0.02 0.03 0.05 0.08 0.12
 TOY_SEEDS ?= 64
 
-.PHONY: venv demo demo-tiny test bench-cpu cost-cpu cost-cpu-sd21 costmodel report toyworld toyworld-check toyworld-sweep toyworld-sweep-clean clean
+.PHONY: venv browser demo demo-tiny test bench-cpu cost-cpu cost-cpu-sd21 costmodel report toyworld toyworld-check toyworld-sweep toyworld-sweep-clean clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,7 +27,14 @@ demo: $(STAMP)
 demo-tiny: $(STAMP)
 	$(BIN)/python -m bench demo --tiny-random --out $(DEMO_OUT)-tiny
 
-test: $(STAMP)
+# the rating page's browser test drives Debian's chromium through its chromium-driver: installed when missing
+# (about 2 min on a fresh machine; apt-get as root, else through sudo)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium chromium-driver)
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
 
 bench-cpu: $(STAMP)

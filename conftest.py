@@ -33,3 +33,28 @@ def tiny_models():
 
     return load_models("tiny", weights="random", dtype=torch.float32, device="cpu", seed=0)
 
+
+
+@pytest.fixture(scope="session")
+def toy_rate_sweep(tmp_path_factory):
+    """A small real toy-world sweep for the rating page: the committed sweep's rows and images for 2 prompts x its 4 grid
+    seeds, unguided and each backend at +0.02 and +0.05 (its config.json, so its identity, unchanged); every cell is complete."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    from bench.uplift.analysis import samples
+
+    src, out = Path("results/uplift/toy"), tmp_path_factory.mktemp("rate") / "sweep"
+    (out / "images").mkdir(parents=True)
+    shutil.copy(src / "config.json", out / "config.json")
+    keep = lambda r: r["prompt_idx"] < 2 and r["seed"] < 4 and r["scale"] in (0.0, 0.02, 0.05) and "cfg_scale" not in r  # noqa: E731
+    rows = [r for r in map(json.loads, (src / "rows.jsonl").read_text().splitlines()) if keep(r)]
+    (out / "rows.jsonl").write_text("".join(json.dumps({**r, "cell_rows": 4}) + "\n" for r in rows))  # 4 seeds of each cell: complete cells
+    for folder in ["none/s+0", *(f"{b}/s+{s}" for b in ("midu", "latent", "pixel") for s in ("0.02", "0.05"))]:
+        (out / "images" / folder).mkdir(parents=True)
+        for p in (0, 1):
+            for seed in range(4):
+                shutil.copy(src / "images" / folder / f"p{p}_seed{seed}.png", out / "images" / folder / f"p{p}_seed{seed}.png")
+    assert len(samples(out / "rows.jsonl")) == len(rows) == 7 * 2 * 4
+    return out

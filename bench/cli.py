@@ -20,6 +20,7 @@ COMMANDS = {
     "costmodel": "bench.commands.costmodel",
     "report": "bench.commands.report",
     "gate": "bench.commands.gate",
+    "rate": "bench.commands.rate",
 }
 
 

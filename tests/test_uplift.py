@@ -36,7 +36,8 @@ def test_cells_skip_scale_zero_and_chunk_seeds():
 def test_sweep_report_and_headline(tmp_path):
     cfg = UpliftConfig(prompts=("a red circle on a dark blue background",), arms=make_arms(("none", "midu", "latent"), (-1.0, 1.0), cfg_scales=(2.0, 9.0), best_of=2),
                        seeds=4, chunk=4, sampler=SamplerConfig(steps=2, cfg_scale=5.0), world="toy", grid_seeds=2)
-    run_uplift(cfg, tmp_path / "sweep", log=lambda s: None)
+    run_uplift(cfg, tmp_path / "sweep", log=lambda s: None, keep_images="all")  # every seed's images, for the rating page
+    assert (tmp_path / "sweep" / "images" / "midu" / "s+1" / "p0_seed3.png").is_file() and "keep" not in (tmp_path / "sweep" / "config.json").read_text()
     df = samples(tmp_path / "sweep" / "rows.jsonl")
     assert len(samples(tmp_path / "sweep" / "rows.jsonl", draws=True)) == 2  # one best-of-N draw per held-out seed, apart from df
     assert len(df) == 4 * (1 + 2 * 2 + 2) and {"truth", "truth_composition", "judge_midblock", "judge_image", "caption_colour"} <= set(df.columns)

@@ -52,6 +52,9 @@ def add_parser(sub) -> None:
     p.add_argument("--dtype", default="fp32", help="fp32, fp16 or bf16")
     p.add_argument("--out", required=True, help="sweep folder (rows.jsonl, config.json, images/)")
     p.add_argument("--resume", action="store_true", help="finish an interrupted sweep in --out")
+    p.add_argument("--keep-images", default="grid", choices=["grid", "all"],
+                   help="whose images to keep: the grid seeds (default) or every seed, so `rate` can offer held-out seeds too; "
+                        "not part of the sweep's identity, applies to the cells this run samples")
     p.add_argument("--quiet", action="store_true", help="no progress bar (it is also off when stderr is not a terminal)")
     add_tracker_options(p)
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's; 1 is fastest on a shared small machine)")
@@ -132,5 +135,5 @@ def run(a) -> int:
         from bench.uplift.remote import RayCells
 
         executor = RayCells.with_options(dataclasses.replace(opts, threads=torch.get_num_threads()))
-    run_uplift(cfg, a.out, resume=a.resume, progress=not a.quiet, executor=executor, tracker=a.wandb)
+    run_uplift(cfg, a.out, resume=a.resume, progress=not a.quiet, executor=executor, tracker=a.wandb, keep_images=a.keep_images)
     return 0

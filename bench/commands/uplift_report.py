@@ -19,6 +19,7 @@ def add_parser(sub) -> None:
     r.add_argument("--sweep-command", default="", help="the command that ran the sweep, quoted in the report")
     r.add_argument("--select", default="win", choices=["win", "mean"],
                    help="how each backend's scale is chosen on the calibration seeds: highest win rate (default) or largest mean uplift")
+    r.add_argument("--votes", default=None, help="human votes from `rate` (default: SWEEP/votes.sqlite; no votes, no human section)")
     r.set_defaults(func=run)
 
 
@@ -26,6 +27,6 @@ def run(a) -> int:
     from bench.report.uplift import write_report
 
     command = "python -m bench " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["uplift-report"] else "python -m bench uplift-report"
-    out = write_report(a.sweep, a.out, a.headline, command, a.sweep_command, a.select)
+    out = write_report(a.sweep, a.out, a.headline, command, a.sweep_command, a.select, a.votes)
     print(f"wrote {out}")
     return 0

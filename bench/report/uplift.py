@@ -19,6 +19,7 @@ from bench.report.uplift_sections import (
 from bench.report.uplift_costs import SD_LABEL, add_costs, cost_cells, cost_headers
 from bench.store.provenance import REPO_ROOT
 from bench.report.uplift_baselines import cfg_lines
+from bench.report.uplift_human import human_section
 from bench.uplift.analysis import choose_scales, judge_columns, samples, split_seeds, uplift_table
 from bench.uplift.baselines import against_cfg, cfg_rows, choose_cfg
 from bench.uplift.best_of import against_best_of, curves
@@ -32,7 +33,7 @@ MAIN_JUDGES = ("truth", "judge_midblock", "judge_latent", "judge_image")
 
 
 def write_report(sweep: str | Path, out: str | Path, headline: str | Path | None, command: str, sweep_command: str = "",
-                 rule: str = "win") -> Path:
+                 rule: str = "win", votes: str | Path | None = None) -> Path:
     sweep, out = Path(sweep), Path(out)
     if not (sweep / "config.json").is_file():
         raise FileNotFoundError(f"no uplift sweep in {sweep} (config.json missing): run `python -m bench uplift --out {sweep}` first")
@@ -119,6 +120,8 @@ def write_report(sweep: str | Path, out: str | Path, headline: str | Path | None
         own = chosen[(chosen.backend == r.backend) & (chosen.judge == own_judge(r.backend))]  # held-out seeds, as r
         if len(own):
             lines.append(f"| {r.backend} | {r.scale:g} | {fmt(own.uplift.iloc[0])} | {fmt(r.uplift)} |")
+    human, human_per = human_section(sweep, df, chosen, Path(votes) if votes else None)  # [] without votes (bench/rate)
+    lines += human
     lines += ["", "## Image grids", ""]
     scales = sorted({0.0, *table.scale.unique()})
     seeds = sorted(df.seed.unique())[: cfg["config"]["grid_seeds"]]
@@ -130,6 +133,8 @@ def write_report(sweep: str | Path, out: str | Path, headline: str | Path | None
 
     if headline is not None:
         per = headline_figures(chosen, table, select)
+        for backend, values in human_per.items():
+            per.setdefault(backend, {}).update(values)
         for _, r in (versus.iterrows() if versus is not None else ()):
             per[r.backend].update({"best_cfg_only": float(best_cfg.arm.split("=")[-1]), "vs_best_cfg_uplift": r.uplift,
                                    "vs_best_cfg_ci_low": r.ci_low, "vs_best_cfg_ci_high": r.ci_high})

@@ -38,10 +38,10 @@ def describe(cfg: UpliftConfig) -> dict:
     return {"scorers": kit.scorer_desc, "random_weights": kit.models.random_weights}
 
 
-def cell_on_worker(cfg: UpliftConfig, cell: dict) -> tuple[list[dict], dict[str, bytes]]:
-    """The cell's rows and its grid images (path under images/ -> PNG bytes)."""
+def cell_on_worker(cfg: UpliftConfig, keep_images: str, cell: dict) -> tuple[list[dict], dict[str, bytes]]:
+    """The cell's rows and its kept images (path under images/ -> PNG bytes)."""
     with tempfile.TemporaryDirectory(prefix="uplift-cell-") as tmp:
-        rows = run_cell(kit_of(cfg), cfg, cell, Path(tmp))
+        rows = run_cell(kit_of(cfg), cfg, cell, Path(tmp), keep_images=keep_images)
         files = {p.relative_to(tmp).as_posix(): p.read_bytes() for p in sorted(Path(tmp).rglob("*")) if p.is_file()}
     return rows, files
 
@@ -63,7 +63,7 @@ class RayCells:
             raise RuntimeError(f"building the sweep's models on a worker failed: {res['measured'].get('error', res['status'])}")
         return res["measured"]
 
-    def sweep(self, store: RowStore, image_dir: Path, on_cell, progress: bool):
-        return run_sweep_ray(cells(self.cfg), functools.partial(cell_on_worker, self.cfg), store, self.opts, resume=True, on_cell=on_cell,
-                             progress=progress, files_root=image_dir)
+    def sweep(self, store: RowStore, image_dir: Path, on_cell, progress: bool, keep_images: str = "grid"):
+        return run_sweep_ray(cells(self.cfg), functools.partial(cell_on_worker, self.cfg, keep_images), store, self.opts, resume=True,
+                             on_cell=on_cell, progress=progress, files_root=image_dir)
 

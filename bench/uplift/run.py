@@ -40,6 +40,9 @@ from guidance.pixel import decode
 from sdmodels import encode_prompts, to_pil
 
 ARM_FIELDS = SAMPLER_FIELDS | GUIDANCE_FIELDS
+# which seeds' images a sweep keeps (a run-time choice, not part of the sweep's identity): seeds below the bound
+KEEP_IMAGES = {"grid": lambda cfg: cfg.seed0 + cfg.grid_seeds,  # the report's grids
+               "all": lambda cfg: float("inf")}  # every seed: the rating page offers held-out seeds too
 
 
 def cells(cfg: UpliftConfig) -> list[dict]:
@@ -82,8 +85,10 @@ class TimedBackend:
         return out
 
 
-def run_cell(kit: Kit, cfg: UpliftConfig, cell: dict, image_dir: Path | None, on_step: Callable | None = None) -> list[dict]:
-    """The cell's rows, one per sample; `on_step` is the sampler's hook (a tracker's)."""
+def run_cell(kit: Kit, cfg: UpliftConfig, cell: dict, image_dir: Path | None, on_step: Callable | None = None,
+             keep_images: str = "grid") -> list[dict]:
+    """The cell's rows, one per sample; `on_step` is the sampler's hook (a tracker's); images of the grid seeds are
+    kept (`keep_images="all"`: of every seed)."""
     m, arm = kit.models, arm_of(cell)
     sampler, guidance = cfg.arm_configs(arm)
     inner = build_backend(arm.backend, m, kit.scorers.get(_kind(cfg, arm.backend)))
@@ -115,7 +120,7 @@ def run_cell(kit: Kit, cfg: UpliftConfig, cell: dict, image_dir: Path | None, on
              "guided_recurrence": guidance.recurrence, "guided_iterations": guidance.iterations,  # not arm keys: arm_of reads those
              **cell_cols, **({"noise_seed": noise_seeds[i]} if arm.draw else {})} for i, s in enumerate(seeds)]
     if image_dir is not None and not arm.draw:  # a draw's images would land in the unguided arm's folder
-        _save_images(image_dir, arm, cell, seeds, images, cfg.seed0 + cfg.grid_seeds)
+        _save_images(image_dir, arm, cell, seeds, images, KEEP_IMAGES[keep_images](cfg))
     return rows
 
 
@@ -124,12 +129,18 @@ def _kind(cfg: UpliftConfig, backend: str) -> str | None:
     return None if guide is None else guide.kind
 
 
-def _save_images(image_dir: Path, arm: Arm, cell: dict, seeds: list[int], images: torch.Tensor, below: int) -> None:
-    keep = [i for i, s in enumerate(seeds) if s < below]
+def image_path(image_dir: Path, arm: Arm, prompt_idx: int, seed: int) -> Path:
+    """Where a sweep keeps the image of one arm's sample (the grids and the rating page read them here)."""
     folder = image_dir / arm.backend / ("s" + "_".join(("" if k == "scale" else k) + _signed(v) for k, v in (arm.set or (("scale", 0.0),))))
-    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"p{prompt_idx}_seed{seed}.png"
+
+
+def _save_images(image_dir: Path, arm: Arm, cell: dict, seeds: list[int], images: torch.Tensor, below: float) -> None:
+    keep = [i for i, s in enumerate(seeds) if s < below]
     for i, im in zip(keep, to_pil(images[keep])):
-        im.save(folder / f"p{cell['prompt_idx']}_seed{seeds[i]}.png")
+        path = image_path(image_dir, arm, cell["prompt_idx"], seeds[i])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        im.save(path)
 
 
 def _signed(v) -> str:
@@ -149,20 +160,24 @@ class LocalCells:
     def describe(self) -> dict:
         return {"scorers": self.kit.scorer_desc, "random_weights": self.kit.models.random_weights}
 
-    def sweep(self, store: RowStore, image_dir: Path, on_cell: Callable, progress: bool, on_step_for: Callable | None = None):
+    def sweep(self, store: RowStore, image_dir: Path, on_cell: Callable, progress: bool, keep_images: str = "grid",
+              on_step_for: Callable | None = None):
         """`on_step_for(cell)`: the sampler's per-step hook for that cell (the tracker's), or None."""
-        return run_sweep(cells(self.cfg), lambda cell: run_cell(self.kit, self.cfg, cell, image_dir, on_step_for and on_step_for(cell)),
+        return run_sweep(cells(self.cfg), lambda cell: run_cell(self.kit, self.cfg, cell, image_dir, on_step_for and on_step_for(cell),
+                                                                keep_images),
                          store, resume=True, on_cell=on_cell, progress=progress)
 
 
 def run_uplift(cfg: UpliftConfig, out: str | Path, resume: bool = False, log: Callable[[str], None] = print,
-               progress: bool = True, executor: Callable | None = None, tracker: str | None = None) -> Path:
+               progress: bool = True, executor: Callable | None = None, tracker: str | None = None, keep_images: str = "grid") -> Path:
     """Run (or, with resume, finish) the sweep in `out`; one writer at a time, its identity fixed at creation.
 
     `executor(cfg)` makes what runs the cells (`describe()`, `sweep(...)`): LocalCells by default; the rows are the same.
     `tracker`: a W&B project that gets the configuration, the rows and the grids, and (cells run here) every step's
-    statistics (bench/tracker.py).
+    statistics (bench/tracker.py). `keep_images` (grid or all: KEEP_IMAGES) applies to the cells this run samples.
     """
+    if keep_images not in KEEP_IMAGES:
+        raise ValueError(f"keep_images {keep_images!r}: expected one of {', '.join(KEEP_IMAGES)}")
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file: expected a sweep folder (new, or one to --resume)")
@@ -192,9 +207,10 @@ def run_uplift(cfg: UpliftConfig, out: str | Path, resume: bool = False, log: Ca
                 track.log_rows(rows)
 
         if isinstance(runner, LocalCells):  # a Ray worker's steps stay on the worker: rows and grids still reach the tracker
-            s = runner.sweep(store, out / "images", on_cell, progress, on_step_for=track and (lambda cell: track.on_step(**cell)))
+            s = runner.sweep(store, out / "images", on_cell, progress, keep_images,
+                             on_step_for=track and (lambda cell: track.on_step(**cell)))
         else:
-            s = runner.sweep(store, out / "images", on_cell, progress)
+            s = runner.sweep(store, out / "images", on_cell, progress, keep_images)
         if track:
             track.log_sweep_grids(out / "images")
             track.finish()

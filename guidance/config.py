@@ -27,6 +27,9 @@ class GuidanceConfig:
     gradient updates to x_t at the same timestep, each re-running the backend,
     before the scheduler steps (target="latent" only: the eps target moves no
     x_t). A guided step then makes N * M backend calls; 1 and 1 is the plain step.
+    reuse_grad=True applies the last guided step's update again on the window's
+    steps that every_k skips (target="latent" only), at no extra backend call;
+    False (default) leaves those steps unguided.
     """
 
     scale: float = 0.0
@@ -37,6 +40,7 @@ class GuidanceConfig:
     target: str = "latent"
     recurrence: int = 1
     iterations: int = 1
+    reuse_grad: bool = False
 
     def __post_init__(self):
         if not math.isfinite(self.scale):
@@ -56,6 +60,10 @@ class GuidanceConfig:
                 raise ValueError(f"{name}={getattr(self, name)}: expected an integer >= 1")
         if self.iterations > 1 and self.target != "latent":
             raise ValueError(f"iterations={self.iterations} updates x_t: it needs target='latent', not {self.target!r}")
+        if not isinstance(self.reuse_grad, bool):
+            raise ValueError(f"reuse_grad={self.reuse_grad!r}: expected True or False")
+        if self.reuse_grad and self.target != "latent":
+            raise ValueError(f"reuse_grad re-applies an update of x_t: it needs target='latent', not {self.target!r}")
 
     @property
     def calls_per_guided_step(self) -> int:
@@ -68,6 +76,12 @@ class GuidanceConfig:
             return False
         first = _ceil_frac(self.window_start, n)
         return first <= i < _ceil_frac(self.window_end, n) and (i - first) % self.every_k == 0
+
+    def reuses(self, i: int, n: int) -> bool:
+        """Whether step i of n re-applies the last update: a window step that every_k skips, with reuse_grad."""
+        if not self.reuse_grad or self.scale == 0.0:
+            return False
+        return _ceil_frac(self.window_start, n) <= i < _ceil_frac(self.window_end, n) and not self.active(i, n)
 
 
 def _ceil_frac(f: float, n: int) -> int:

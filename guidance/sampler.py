@@ -38,6 +38,7 @@ class StepStats:
     saturated_idx: tuple[int, ...] = ()
     calls: int = 0  # backend calls (UNet runs of both CFG halves) this step made: recurrence x iterations when guided
     updates: int = 0  # gradient updates applied this step
+    reused: bool = False  # the last guided step's update applied again (reuse_grad), no backend gradient taken
 
 
 @dataclass
@@ -80,13 +81,17 @@ def sample(
     timesteps = scheduler.timesteps
     n = len(timesteps)
     steps: list[StepStats] = []
+    last: list[Tensor] = []  # the last update applied (reuse_grad), on the UNet input's scale
     for i, t in enumerate(timesteps):
         want_grad = guidance.active(i, n)
         alpha_bar = alpha_bar_at(alphas_cumprod, t)
         stats = StepStats(i=i, t=float(t), guided=False)
+        if last and guidance.reuses(i, n):
+            x = x + (last[0] / input_scale(scheduler, t)).to(x.dtype)
+            stats.reused = True
         state = dict(vars(scheduler))  # a single-step scheduler's step only reassigns attributes (Euler's step index)
         for r in range(guidance.recurrence):
-            out, x = model_output(backend, scheduler, x, t, alpha_bar, cond, guidance, cfg_scale, want_grad, stats)
+            out, x = model_output(backend, scheduler, x, t, alpha_bar, cond, guidance, cfg_scale, want_grad, stats, last)
             x_prev = scheduler.step(out, t, x, **(step_kwargs or {}), return_dict=False)[0]
             if not stats.guided or r + 1 == guidance.recurrence:
                 break
@@ -107,8 +112,9 @@ def sample(
 
 
 def model_output(backend: Backend, scheduler, x: Tensor, t, alpha_bar: float, cond: Conditioning, guidance: GuidanceConfig,
-                 cfg_scale: float, want_grad: bool, stats: StepStats) -> tuple[Tensor, Tensor]:
-    """The CFG output to step with and the sample it steps from, after the step's gradient updates."""
+                 cfg_scale: float, want_grad: bool, stats: StepStats, last: list | None = None) -> tuple[Tensor, Tensor]:
+    """The CFG output to step with and the sample it steps from, after the step's gradient updates; `last` (a list)
+    is left holding the last update applied, for reuse_grad."""
     prediction_type = scheduler.config.prediction_type
     for _ in range(guidance.iterations if want_grad else 1):
         x_in = scheduler.scale_model_input(x, t)
@@ -127,6 +133,8 @@ def model_output(backend: Backend, scheduler, x: Tensor, t, alpha_bar: float, co
         else:
             # a step of s*g on the UNet input is a step of s*g/c on the scheduler's sample
             x = x + (g / input_scale(scheduler, t)).to(x.dtype)
+            if last is not None and guidance.reuse_grad:
+                last[:] = [g]
         stats.updates += 1
     return out, x
 

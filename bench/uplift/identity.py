@@ -21,7 +21,7 @@ from bench.uplift.config import Arm, UpliftConfig
 SCORER_FILES = ("clip_arch", "clip_checkpoint", "aesthetic_mlp")
 # Fields added after sweeps were committed: at their defaults (which is how the sweeps made before them ran) they
 # stay out of the identity, so those sweeps still resume; set otherwise they are in it.
-ADDED_LATER = {"guidance": ("recurrence", "iterations")}  # by part of the config
+ADDED_LATER = {"guidance": ("recurrence", "iterations", "reuse_grad")}  # by part of the config
 ARM_ADDED_LATER = ("draw",)  # an arm's (best-of-N draws)
 JUDGE_ADDED_LATER = ("clip_text",)  # a judge's (the CLIP-text objective; default None)
 ARM_DEFAULTS = {f.name: f.default for f in fields(Arm)}

@@ -1,6 +1,7 @@
 """`python -m bench uplift`: run an uplift sweep (bench/uplift/run.py says what it measures).
 
     python -m bench uplift --world toy --backends none midu --scales -1 0.5 1 --seeds 16 --out /tmp/u
+    python -m bench uplift --world toy --backends none midu --scales 0.05 0.36 --knobs every_k=1,12 reuse_grad=0,1 --out /tmp/u-k
     python -m bench uplift --model tiny --weights random --backends none midu --scales -1 1 --seeds 4 --out /tmp/u-tiny
 """
 from __future__ import annotations
@@ -25,6 +26,9 @@ def add_parser(sub) -> None:
     p.add_argument("--scales", type=float, nargs="+", default=[-1.0, 1.0], help="guidance scales (0 is the unguided baseline)")
     p.add_argument("--scales-for", action="append", default=[], metavar="BACKEND=S1,S2,...",
                    help="scales for one backend instead of --scales, e.g. pixel=-1,0.5,1")
+    p.add_argument("--knobs", nargs="+", default=[], metavar="FIELD=V1,V2,...",
+                   help="vary sampler or guidance fields per guided cell, every combination at every scale, "
+                        "e.g. every_k=1,4,12 reuse_grad=0,1 (a knob at the base value is that plain arm)")
     p.add_argument("--prompt", action="append", dest="prompts", help="prompt (repeat for several; default: the world's)")
     p.add_argument("--window", type=float, nargs=2, default=(0.0, 1.0), metavar=("START", "END"),
                    help="fractions of the steps that get guidance, for every backend")
@@ -90,6 +94,48 @@ def _scales_for(items: list[str]) -> tuple[tuple[str, tuple[float, ...]], ...]:
     return tuple(out)
 
 
+def _value(field: str, text: str, like):
+    """`text` read as the type of `like` (the field's base value); booleans as 0/1/true/false."""
+    if isinstance(like, bool):
+        if text.lower() not in ("0", "1", "true", "false"):
+            raise ValueError
+        return text.lower() in ("1", "true")
+    return type(like)(text)
+
+
+def _knobs(items: list[str], sampler, guidance) -> tuple[tuple[str, tuple], ...]:
+    """(field, values) per --knobs item, each value checked against the base configs it would change."""
+    import dataclasses
+
+    from bench.uplift.config import GUIDANCE_FIELDS, SAMPLER_FIELDS
+
+    allowed = sorted((SAMPLER_FIELDS | GUIDANCE_FIELDS) - {"scale"})
+    out = []
+    for item in items:
+        name, sep, values = item.partition("=")
+        if name not in allowed:
+            raise ValueError(f"--knobs {item!r}: {name!r} is not a knob; expected FIELD=V1,V2,... with FIELD one of {', '.join(allowed)} "
+                             "(scales: --scales)")
+        if name in dict(out):
+            raise ValueError(f"--knobs {item!r}: {name} is given twice; list its values once, e.g. {name}=V1,V2")
+        base = sampler if name in SAMPLER_FIELDS else guidance
+        like = getattr(base, name)
+        try:
+            vals = tuple(_value(name, v, like) for v in values.split(",")) if sep and values else ()
+        except ValueError:
+            vals = ()
+        if not vals or len(set(vals)) != len(vals):
+            raise ValueError(f"--knobs {item!r}: expected {name}=V1,V2,... with distinct {type(like).__name__} values"
+                             + (" (0 or 1)" if isinstance(like, bool) else ""))
+        for v in vals:
+            try:
+                dataclasses.replace(base, **{name: v})
+            except ValueError as e:
+                raise ValueError(f"--knobs {item!r}: {e}") from None
+        out.append((name, vals))
+    return tuple(out)
+
+
 def config_from_args(a):
     """UpliftConfig from the command line (the world's defaults fill what is not given: bench/uplift/resolve.py)."""
     from bench.commands.options import clip_text_from_args
@@ -97,16 +143,18 @@ def config_from_args(a):
     from bench.uplift.resolve import resolve_config
     from guidance import GuidanceConfig, SamplerConfig
 
+    sampler = SamplerConfig(steps=a.steps, cfg_scale=a.cfg_scale, scheduler=a.scheduler)
+    guidance = GuidanceConfig(window_start=a.window[0], window_end=a.window[1], recurrence=a.recurrence, iterations=a.iterations)
+    knobs = _knobs(a.knobs, sampler, guidance)
+    base = {k: getattr(sampler if hasattr(sampler, k) else guidance, k) for k, _ in knobs}
     arms = make_arms(a.backends, a.scales, _scales_for(a.scales_for), [c for c in a.cfg_scales if c != a.cfg_scale],
-                     best_of=a.best_of)
+                     best_of=a.best_of, knobs=knobs, base=base)
     return resolve_config(a.world, arms=arms, prompts=tuple(a.prompts or ()), source=a.model, weights=a.weights, dtype=a.dtype,
                           device=a.device, heads=dict(_heads(a.head)), transfer=a.transfer_head,
                           variant=a.variant, model_config=a.model_config,
                           image={"clip_arch": a.clip_arch, "clip_checkpoint": a.clip_checkpoint, "aesthetic_mlp": a.aesthetic_mlp,
                                  "clip_text": clip_text_from_args(a)},
-                          sampler=SamplerConfig(steps=a.steps, cfg_scale=a.cfg_scale, scheduler=a.scheduler),
-                          guidance=GuidanceConfig(window_start=a.window[0], window_end=a.window[1], recurrence=a.recurrence,
-                                                          iterations=a.iterations), seeds=a.seeds, chunk=a.chunk)
+                          sampler=sampler, guidance=guidance, seeds=a.seeds, chunk=a.chunk)
 
 
 def run(a) -> int:

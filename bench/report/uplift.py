@@ -14,9 +14,10 @@ from bench.report.uplift_best_of import best_of_headline, best_of_lines, best_of
 from bench.report.uplift_plots import backend_grid, plot_best_of, plot_pareto, plot_uplift_vs_scale
 from bench.report.uplift_sections import (
     CAPTION_JUDGES, RULE_TEXT, caption_lines, fmt, headline_figures, negative_lines, other_rule_lines, own_judge, parts_lines,
-    reading_lines, show_path, skipped_lines, warning_lines, world_models_lines,
+    reading_lines, scale_text, show_path, skipped_lines, warning_lines, world_models_lines,
 )
-from bench.report.uplift_costs import SD_LABEL, add_costs, cost_cells, cost_headers
+from bench.report.uplift_costs import SD_LABEL, add_costs, cost_cells, cost_headers, sd_costs
+from bench.report.uplift_front import front_headline, front_lines, plot_front
 from bench.store.provenance import REPO_ROOT
 from bench.report.uplift_baselines import cfg_lines
 from bench.report.uplift_human import human_section
@@ -24,6 +25,8 @@ from bench.uplift.analysis import choose_scales, judge_columns, samples, split_s
 from bench.uplift.baselines import against_cfg, cfg_rows, choose_cfg
 from bench.uplift.best_of import against_best_of, curves
 from bench.uplift.config import REFERENCE
+from bench.uplift.front import arm_points, best_within, varies
+from bench.uplift.sample_cost import toy_cost_per_sample, with_sample_cost
 from bench.uplift.stats import CI_METHOD, LEVEL, N_RESAMPLES
 from sdmodels.files import write_atomic
 
@@ -39,6 +42,8 @@ def write_report(sweep: str | Path, out: str | Path, headline: str | Path | None
         raise FileNotFoundError(f"no uplift sweep in {sweep} (config.json missing): run `python -m bench uplift --out {sweep}` first")
     cfg = json.loads((sweep / "config.json").read_text())
     df = samples(sweep / "rows.jsonl")
+    df = with_sample_cost(df, sd_costs(REPO_ROOT / "results")[0], cfg["config"]["sampler"]["steps"])  # every row's cost at SD scale
+    df["toy_cost"] = df.arm.map(toy_cost_per_sample(df))
     fig_dir = out.parent / (out.stem + "_figures")
     fig_dir.mkdir(parents=True, exist_ok=True)
     judges = [j for j in MAIN_JUDGES if j in judge_columns(df)]
@@ -54,6 +59,10 @@ def write_report(sweep: str | Path, out: str | Path, headline: str | Path | None
     bo_versus = against_best_of(df, draws, chosen, cfg["config"]["sampler"]["steps"], select) if len(bo_curve) else pd.DataFrame()
     plot_uplift_vs_scale(table, judges + [j for j in CAPTION_JUDGES if j in judge_columns(df)], fig_dir / "uplift_vs_scale.png")
     plot_pareto(chosen, select, fig_dir / "pareto.png")
+    points = arm_points(df, select)
+    best_at = best_within(points, rule) if varies(points) else pd.DataFrame()
+    if len(best_at):
+        plot_front(points, select, fig_dir / "cost_front.png")
 
     trained = {"model": not cfg["random_weights"],
                **{f"{k} scorer": not d.get("random_weights", True) for k, d in cfg.get("scorers", {}).items() if d.get("kind")}}
@@ -84,7 +93,7 @@ def write_report(sweep: str | Path, out: str | Path, headline: str | Path | None
               f"(n = {int(chosen.n.iloc[0])} pairs per backend). {CI_TEXT}", "",
               "| backend | scale | judge | uplift | 95% CI | win rate | " + " | ".join(heads) + " |", "|---|---|---|---|---|---|" + "---|" * len(heads)]
     for _, r in chosen[chosen.judge.isin(judges)].sort_values(["backend", "judge"]).iterrows():
-        lines.append(f"| {r.backend} | {r.scale:g} | {r.judge} | {fmt(r.uplift)} | [{fmt(r.ci_low)}, {fmt(r.ci_high)}] | "
+        lines.append(f"| {r.backend} | {scale_text(r.scale, r.arm)} | {r.judge} | {fmt(r.uplift)} | [{fmt(r.ci_low)}, {fmt(r.ci_high)}] | "
                      f"{r.win_rate:.2f} | {cost_cells(r)} |")
     lines += ["", "Two cost axes, not to be mixed up: the toy step time is the median guided step of this sweep's own run "
               "(device and load as the sweep found them; at toy size the decoder is nearly free and per-op overhead dominates); "
@@ -92,11 +101,13 @@ def write_report(sweep: str | Path, out: str | Path, headline: str | Path | None
               "measured costs at Stable Diffusion scale are in `reports/cost.md`.", ""]
     lines += [f"![uplift vs scale]({fig_dir.name}/uplift_vs_scale.png)", "", f"![pareto]({fig_dir.name}/pareto.png)", ""]
     lines += ["## Every cell (all seeds)", "", "| backend | scale | " + " | ".join(judges) + " |", "|---|---|" + "---|" * len(judges)]
-    for (b, s), g in table.groupby(["backend", "scale"]):
+    for (b, s, arm), g in table.groupby(["backend", "scale", "arm"], sort=False):
         by = g.set_index("judge")
-        lines.append(f"| {b} | {s:g} | " + " | ".join(f"{fmt(by.uplift[j])} ({by.win_rate[j]:.2f})" if j in by.index else "-" for j in judges) + " |")
+        lines.append(f"| {b} | {scale_text(s, arm)} | " + " | ".join(f"{fmt(by.uplift[j])} ({by.win_rate[j]:.2f})" if j in by.index else "-" for j in judges) + " |")
     lines += ["", f"Each entry: mean paired uplift against the unguided sample of the same seed and prompt (win rate), "
               f"n = {int(table.n.max())} pairs.", ""]
+    if len(best_at):
+        lines += front_lines(points, best_at, select, f"{fig_dir.name}/cost_front.png")
     lines += other_rule_lines(other, select)
     lines += parts_lines(chosen)
     lines += caption_lines(chosen, table)
@@ -138,7 +149,7 @@ def write_report(sweep: str | Path, out: str | Path, headline: str | Path | None
         for _, r in (versus.iterrows() if versus is not None else ()):
             per[r.backend].update({"best_cfg_only": float(best_cfg.arm.split("=")[-1]), "vs_best_cfg_uplift": r.uplift,
                                    "vs_best_cfg_ci_low": r.ci_low, "vs_best_cfg_ci_high": r.ci_high})
-        for b, values in best_of_headline(bo_versus, versus).items():
+        for b, values in [*best_of_headline(bo_versus, versus).items(), *front_headline(best_at).items()]:
             per.setdefault(b, {}).update(values)
         for _, r in other[other.judge == select].iterrows():
             per[r.backend].update({f"gt_scale_by_{r.rule}": float(r.scale), f"gt_uplift_by_{r.rule}": r.uplift,

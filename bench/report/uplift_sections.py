@@ -26,6 +26,12 @@ def fmt(x: float) -> str:
     return f"{x:+.2f}"
 
 
+def scale_text(scale: float, arm: str) -> str:
+    """A cell's scale, with the knobs its arm sets beside it (`0.36 (every_k=12)`); the scale alone for a plain arm."""
+    knobs = [p for p in arm.split(" ")[1:] if not p.startswith("scale=")]
+    return f"{scale:g}" + (f" ({' '.join(knobs)})" if knobs else "")
+
+
 def own_judge(backend: str) -> str:
     """The judge a backend is guided by: the sweep's scorer of its kind (guidance.BACKENDS)."""
     return f"judge_{scorer_kind(backend)}"
@@ -86,10 +92,10 @@ def caption_lines(chosen: pd.DataFrame, table: pd.DataFrame) -> list[str]:
         for j in present:
             c = chosen[(chosen.backend == r.backend) & (chosen.judge == j)].iloc[0]
             cells.append(f"{c.guided_mean:.1%} / {c.unguided_mean:.1%}")
-        out.append(f"| {r.backend} | {r.scale:g} (chosen) | held-out | " + " | ".join(cells) + " |")
-    for (b, s), g in table[table.judge.isin(present)].groupby(["backend", "scale"]):
+        out.append(f"| {r.backend} | {scale_text(r.scale, r.arm)} (chosen) | held-out | " + " | ".join(cells) + " |")
+    for (b, s, arm), g in table[table.judge.isin(present)].groupby(["backend", "scale", "arm"], sort=False):
         by = g.set_index("judge")
-        out.append(f"| {b} | {s:g} | all | " + " | ".join(f"{by.guided_mean[j]:.1%} / {by.unguided_mean[j]:.1%}" for j in present) + " |")
+        out.append(f"| {b} | {scale_text(s, arm)} | all | " + " | ".join(f"{by.guided_mean[j]:.1%} / {by.unguided_mean[j]:.1%}" for j in present) + " |")
     return out + [""]
 
 

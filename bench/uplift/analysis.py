@@ -22,7 +22,7 @@ from bench.uplift.stats import paired_uplift
 KEYS = ["prompt_idx", "seed"]
 # what a sample row holds besides its judges' values (bench/uplift/run.py, bench/store/sweep.py)
 NOT_JUDGES = {"arm", "backend", "prompt_idx", "seed", "step_ms", "guided_step_ms", "nonfinite_steps", "saturated_steps", "guided_steps", "ran_as",
-              "backend_calls", "guided_recurrence", "guided_iterations",
+              "backend_calls", "guided_recurrence", "guided_iterations", "sd_cost_per_sample", "toy_cost",  # costs the report adds
               "config_hash", "cell_rows", "status", "row_wall_s", "git_commit", "run_id", "nonfinite_values", "error", "mem_at_failure_gib",
               "seed_start", "seed_stop", "prompt_truncated", "draw", "noise_seed", *SAMPLER_FIELDS, *GUIDANCE_FIELDS,
               "worker_host", "worker_pid", "worker_gpu_ids", "worker_device"}  # where a Ray task ran it (bench/store/ray_tasks.py)
@@ -85,7 +85,7 @@ RULES = {  # selection rule -> (calibration column, tie-break column), both maxi
 
 
 def choose_scales(df: pd.DataFrame, judge: str, rule: str = "win") -> pd.DataFrame:
-    """Per backend: the positive scale that is best by `rule` on the calibration seeds, measured on the held-out seeds."""
+    """Per backend: the positive-scale arm (scale and knobs) that is best by `rule` on the calibration seeds, measured on the held-out seeds."""
     if rule not in RULES:
         raise ValueError(f"unknown selection rule {rule!r}; valid: {', '.join(RULES)}")
     calib, held = split_seeds(df)
@@ -94,9 +94,9 @@ def choose_scales(df: pd.DataFrame, judge: str, rule: str = "win") -> pd.DataFra
     if cal.empty:
         raise ValueError(f"no positive-scale cells judged by {judge!r}")
     first, second = RULES[rule]
-    best = cal.sort_values([first, second], ascending=False).groupby("backend").head(1)[["backend", "scale", "uplift", "win_rate"]]
+    best = cal.sort_values([first, second], ascending=False).groupby("backend").head(1)[["backend", "arm", "scale", "uplift", "win_rate"]]
     best = best.rename(columns={"uplift": "calibration_uplift", "win_rate": "calibration_win_rate"})
     ev = uplift_table(df, held)
-    chosen = best.merge(ev, on=["backend", "scale"])
+    chosen = best.merge(ev, on=["backend", "arm", "scale"])  # the arm: one backend may run one scale at several knob settings
     chosen["n_calibration_seeds"], chosen["n_heldout_seeds"], chosen["rule"] = len(calib), len(held), rule
     return chosen

@@ -8,9 +8,8 @@ ground-truth uplift is paired against the pair's unguided sample, as a guided
 backend's is (N = 1 is that sample itself: uplift 0).
 
 A guided backend's cost per finished sample, in unguided samples at SD 2.1-base
-scale, is 1 + (guided steps / steps) x (FLOP ratio - 1), from the cost model's
-per-step FLOP ratio (the final decode and the prompt encoding, the same for
-both, are left out: that overstates guidance's cost by a few percent). The
+scale, is bench/uplift/sample_cost.py's: 1 + (guided steps / steps) x (FLOP
+ratio x recurrence x iterations - 1), from the cost model's per-step FLOP ratio. The
 backend is set against the best-of-N curve of its own scorer at that cost,
 interpolated linearly in log N between the drawn N on either side, pair by
 pair, so the margin has a paired CI; and against best-of-N at the nearest drawn
@@ -25,14 +24,10 @@ import pandas as pd
 
 from bench.uplift.analysis import KEYS, split_seeds
 from bench.uplift.config import REFERENCE
+from bench.uplift.sample_cost import sample_cost
 from bench.uplift.seeds import curve_ns
 from bench.uplift.stats import paired_uplift
 from guidance import scorer_kind
-
-
-def sample_cost(step_ratio: float, guided_steps: float, steps: int) -> float:
-    """Cost of one finished sample in unguided samples: unguided steps cost 1, guided ones `step_ratio`."""
-    return 1.0 + guided_steps / steps * (step_ratio - 1.0)
 
 
 def drawn_n(draws: pd.DataFrame) -> int:
@@ -122,7 +117,8 @@ def against_best_of(df: pd.DataFrame, draws: pd.DataFrame, chosen: pd.DataFrame,
         scores, t = v[own][keep], v[truth][keep]
         if not len(guided):
             continue
-        cost = sample_cost(float(r.sd_flop_ratio), float(g.guided_steps.median()), steps)
+        calls = float((g.guided_recurrence * g.guided_iterations).fillna(1).median()) if "guided_recurrence" in g else 1.0
+        cost = sample_cost(float(r.sd_flop_ratio), float(g.guided_steps.median()), steps, calls)
         bo = [best_of(scores, t, n) for n in ns]
         at = next((n for n in ns if n >= cost), ns[-1])
         curve = interp_log(ns, bo, cost)

@@ -1,7 +1,7 @@
 """The uplift sweep's configuration: one tree of the sampler's, guidance's, model's and scorers' own configs.
 
 A sweep is a base configuration and a list of arms. An arm is a backend and the
-fields it changes (`scale` for guided arms; any field of `SamplerConfig` or
+fields it changes (`scale` for guided arms, with any `--knobs` per cell; any field of `SamplerConfig` or
 `GuidanceConfig` may vary, e.g. `cfg_scale` or `window_start`), applied with
 `dataclasses.replace`; a best-of-N draw is `none` with a `draw` index, sampled
 from reserved seeds on the held-out pairs only (bench/uplift/seeds.py). Cells
@@ -12,6 +12,7 @@ named, is resolved here and nowhere else.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
+from itertools import product
 
 from guidance import GuidanceConfig, SamplerConfig, check_backend, scorer_kind
 from bench.uplift.seeds import DRAW_END, SEED_END, check_best_of
@@ -48,18 +49,22 @@ class Arm:
         return self.backend == REFERENCE and not self.set and not self.draw
 
 
-def make_arms(backends, scales, scales_by_backend=(), cfg_scales=(), best_of: int = 1) -> tuple[Arm, ...]:
-    """`none` once, every guided backend at each of its scales (0 is `none` itself: not repeated), a CFG-only
-    arm (`none` at another `cfg_scale`) for each of `cfg_scales`, and draws 1..best_of-1 for best-of-N."""
+def make_arms(backends, scales, scales_by_backend=(), cfg_scales=(), best_of: int = 1, knobs=(), base=None) -> tuple[Arm, ...]:
+    """`none` once, every guided backend at each of its scales (0 is `none` itself: not repeated) and each
+    combination of `knobs` ((field, values) pairs, e.g. (("every_k", (1, 4)),)), a CFG-only arm (`none` at another
+    `cfg_scale`) for each of `cfg_scales`, and draws 1..best_of-1 for best-of-N. A knob at its `base` value
+    ({field: value}, the sweep's base configuration) is left out of the arm, so that arm is the plain one."""
     check_best_of(best_of)
-    per = dict(scales_by_backend)
+    per, base = dict(scales_by_backend), dict(base or {})
+    combos = [tuple((k, v) for k, v in zip([k for k, _ in knobs], c) if k not in base or base[k] != v)
+              for c in product(*[vs for _, vs in knobs])]
     arms = []
     for b in backends:
         check_backend(b)
         if b == REFERENCE:
             arms.append(Arm(b))
             continue
-        arms += [Arm(b, (("scale", float(s)),)) for s in per.get(b, scales) if s != 0.0]
+        arms += [Arm(b, (("scale", float(s)), *c)) for s in per.get(b, scales) if s != 0.0 for c in combos]
     arms += [Arm(REFERENCE, (("cfg_scale", float(c)),)) for c in cfg_scales]
     return tuple(arms) + tuple(Arm(REFERENCE, draw=k) for k in range(1, best_of))
 

@@ -19,8 +19,8 @@ from guidance import GuidanceConfig
 def test_knobs_make_every_combination_per_scale_and_leave_base_values_plain():
     arms = make_arms(("none", "midu"), (0.5,), cfg_scales=(3.0,), knobs=(("every_k", (1, 4)), ("reuse_grad", (False, True))),
                      base={"every_k": 1, "reuse_grad": False})
-    assert [a.label for a in arms] == ["none", "midu scale=+0.5", "midu scale=+0.5 reuse_grad=True", "midu scale=+0.5 every_k=4",
-                                       "midu scale=+0.5 every_k=4 reuse_grad=True", "none cfg_scale=+3"]
+    assert [a.label for a in arms] == ["none", "midu scale=+0.5", "midu scale=+0.5 every_k=4", "midu scale=+0.5 every_k=4 reuse_grad=True",
+                                       "none cfg_scale=+3"]  # reuse_grad at every_k=1 skips no step: the plain arm, not repeated
 
 
 @pytest.mark.parametrize("kw", [{}, {"every_k": 12}, {"every_k": 4, "reuse_grad": True}, {"recurrence": 2, "iterations": 3}])

@@ -146,7 +146,7 @@ def config_from_args(a):
     sampler = SamplerConfig(steps=a.steps, cfg_scale=a.cfg_scale, scheduler=a.scheduler)
     guidance = GuidanceConfig(window_start=a.window[0], window_end=a.window[1], recurrence=a.recurrence, iterations=a.iterations)
     knobs = _knobs(a.knobs, sampler, guidance)
-    base = {k: getattr(sampler if hasattr(sampler, k) else guidance, k) for k, _ in knobs}
+    base = {"every_k": guidance.every_k, **{k: getattr(sampler if hasattr(sampler, k) else guidance, k) for k, _ in knobs}}
     arms = make_arms(a.backends, a.scales, _scales_for(a.scales_for), [c for c in a.cfg_scales if c != a.cfg_scale],
                      best_of=a.best_of, knobs=knobs, base=base)
     return resolve_config(a.world, arms=arms, prompts=tuple(a.prompts or ()), source=a.model, weights=a.weights, dtype=a.dtype,

@@ -8,6 +8,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 
 from bench.report.colours import colour  # noqa: E402
 from bench.report.uplift_sections import fmt  # noqa: E402
@@ -28,9 +29,14 @@ def plot_front(points: pd.DataFrame, judge: str, path: Path) -> Path:
         ax.axvline(budget, color="grey", lw=0.6, ls=":")
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xscale("log")
+    ticks = [t for t in (1.0, 1.1, 1.2, 1.5, 2.0, 5.0, 10.0, 20.0) if t <= max(2.0, points.cost.max() * 1.5)]
+    ax.set_xticks(ticks, [f"{t:g}x" for t in ticks], fontsize=7)
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlim(0.98, max(2.1, points.cost.max() * 1.1))
     ax.set_xlabel("cost of one finished sample at SD 2.1-base, 512 px (x unguided, cost model)", fontsize=8)
     ax.set_ylabel(f"held-out uplift of {judge} (95% CI)", fontsize=8)
-    ax.set_title("every arm; the front per backend chosen on calibration seeds", fontsize=9)
+    ax.set_title("every arm (faint: off the front); the front per backend chosen on calibration seeds\ndotted: the budgets "
+                 + ", ".join(f"{b:g}x" for b in BUDGETS), fontsize=8)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -58,6 +58,8 @@ def make_arms(backends, scales, scales_by_backend=(), cfg_scales=(), best_of: in
     per, base = dict(scales_by_backend), dict(base or {})
     combos = [tuple((k, v) for k, v in zip([k for k, _ in knobs], c) if k not in base or base[k] != v)
               for c in product(*[vs for _, vs in knobs])]
+    # reuse_grad re-applies the update on the steps every_k skips: at every_k=1 none are, so that arm is the plain one
+    combos = [c for c in combos if not (dict(c).get("reuse_grad") and dict(c).get("every_k", base.get("every_k", 1)) == 1)]
     arms = []
     for b in backends:
         check_backend(b)

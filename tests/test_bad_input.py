@@ -25,6 +25,7 @@ CASES = [
     (S + ["--dtype", "fp8"], "unknown dtype 'fp8'"),
     (S + ["--device", "tpu"], "unknown device 'tpu'"),
     (S + ["--grad-norm", "l2"], "grad_norm='l2'"),
+    (S + ["--reuse-grad", "--target", "eps"], "reuse_grad re-applies an update of x_t: it needs target='latent', not 'eps'"),
     (S + ["--target", "pixels"], "target='pixels'"),
     # sample: numbers
     (S + ["--scale", "nan"], "scale=nan"),

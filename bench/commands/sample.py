@@ -26,6 +26,7 @@ def add_parser(sub) -> None:
     p.add_argument("--scale", type=float, default=0.0, help="guidance scale; negative pushes the scorer down")
     p.add_argument("--window", type=float, nargs=2, default=(0.0, 1.0), metavar=("START", "END"), help="fractions of the steps that get guidance")
     p.add_argument("--every-k", type=int, default=1, help="guide every k-th step inside the window")
+    p.add_argument("--reuse-grad", action="store_true", help="apply the last guided update again on the window steps --every-k skips (no extra call)")
     p.add_argument("--grad-norm", default="rms", help=f"gradient normalisation: {', '.join(GRAD_NORMS)}")
     p.add_argument("--recurrence", type=int, default=1,
                    help="redo each guided step N times, taking the sample back to the step's timestep with fresh noise (single-step schedulers)")
@@ -68,7 +69,8 @@ def run(a) -> int:
         sampler=SamplerConfig(steps=a.steps, cfg_scale=a.cfg_scale, scheduler=a.scheduler, seed=a.seed,
                               height=a.height, width=a.width, batch=a.batch),
         guidance=GuidanceConfig(scale=a.scale, window_start=a.window[0], window_end=a.window[1], every_k=a.every_k,
-                                grad_norm=a.grad_norm, target=a.target, recurrence=a.recurrence, iterations=a.iterations),
+                                grad_norm=a.grad_norm, target=a.target, recurrence=a.recurrence, iterations=a.iterations,
+                                reuse_grad=a.reuse_grad),
         scorer=ScorerConfig(head=a.head, clip_arch=a.clip_arch, clip_checkpoint=a.clip_checkpoint, aesthetic_mlp=a.aesthetic_mlp,
                             objective_target=a.objective_target, transfer=a.transfer_head, clip_text=clip_text_from_args(a)),
     )

@@ -23,10 +23,11 @@ def plot_uplift_vs_scale(table: pd.DataFrame, judges: list[str], path: Path) -> 
     flat = axes.ravel()
     for ax, j in zip(flat, judges):
         t = table[table.judge == j]
-        for backend, g in t.groupby("backend"):
+        knobs = t.arm.map(lambda a: " ".join(p for p in a.split(" ")[1:] if not p.startswith("scale=")))  # one line per knob setting
+        for (backend, k), g in t.groupby([t.backend, knobs]):
             zero = pd.DataFrame([{"scale": 0.0, "uplift": 0.0, "ci_low": 0.0, "ci_high": 0.0}])  # unguided, by definition
             g = pd.concat([g, zero]).sort_values("scale")
-            ax.plot(g.scale, g.uplift, marker="o", label=backend, color=colour(backend))
+            ax.plot(g.scale, g.uplift, marker="o", label=f"{backend} {k}".strip(), color=colour(backend), ls="-" if not k else "--")
             ax.fill_between(g.scale, g.ci_low, g.ci_high, alpha=0.15, color=colour(backend))
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_title(f"judge: {j}", fontsize=9)

@@ -130,7 +130,7 @@ def write_report(sweep: str | Path, out: str | Path, headline: str | Path | None
     for _, r in chosen[chosen.judge == select].iterrows():
         own = chosen[(chosen.backend == r.backend) & (chosen.judge == own_judge(r.backend))]  # held-out seeds, as r
         if len(own):
-            lines.append(f"| {r.backend} | {r.scale:g} | {fmt(own.uplift.iloc[0])} | {fmt(r.uplift)} |")
+            lines.append(f"| {r.backend} | {scale_text(r.scale, r.arm)} | {fmt(own.uplift.iloc[0])} | {fmt(r.uplift)} |")
     human, human_per = human_section(sweep, df, chosen, Path(votes) if votes else None)  # [] without votes (bench/rate)
     lines += human
     lines += ["", "## Image grids", ""]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from bench.report.uplift_costs import SD_LABEL
-from bench.report.uplift_sections import MIN_PAIRS
+from bench.report.uplift_sections import MIN_PAIRS, scale_text
 
 FLAG = "--best-of 8"
 
@@ -60,7 +60,7 @@ def best_of_lines(curve: pd.DataFrame, versus: pd.DataFrame, vs_cfg: pd.DataFram
             "guided minus best-of-N at N | vs best CFG only |", "|---|---|---|---|---|---|---|---|---|---|"]
     for _, r in versus.iterrows():
         beyond = f" (beyond N = {n_max})" if r.beyond else ""
-        out.append(f"| {r.backend} | {r.scale:g} | {r.scorer} | {r.cost:.2f}{beyond} | {_f(r.gt_uplift)} [{_f(r.gt_ci_low)}, "
+        out.append(f"| {r.backend} | {scale_text(r.scale, r.arm)} | {r.scorer} | {r.cost:.2f}{beyond} | {_f(r.gt_uplift)} [{_f(r.gt_ci_low)}, "
                    f"{_f(r.gt_ci_high)}] | {_f(r.curve_uplift)} | {_f(r.margin)} [{_f(r.ci_low)}, {_f(r.ci_high)}] | {r.verdict} | "
                    f"N = {int(r.at_n)}: {_f(r.vs_at_n)} [{_f(r.vs_at_n_ci_low)}, {_f(r.vs_at_n_ci_high)}] | {_cfg_word(vs_cfg, r.backend)} |")
     if no_cost:

@@ -122,7 +122,7 @@ def reading_lines(chosen: pd.DataFrame, table: pd.DataFrame, select: str, indepe
     for _, r in chosen[chosen.judge == select].sort_values("uplift", ascending=False).iterrows():
         at = chosen[chosen.backend == r.backend].set_index("judge")
         own = own_judge(r.backend)
-        text = (f"- **{r.backend}** (scale {r.scale:g}): `{select}` {fmt(r.uplift)} [{fmt(r.ci_low)}, {fmt(r.ci_high)}], "
+        text = (f"- **{r.backend}** (scale {scale_text(r.scale, r.arm)}): `{select}` {fmt(r.uplift)} [{fmt(r.ci_low)}, {fmt(r.ci_high)}], "
                 f"win rate {r.win_rate:.0%}, {cost_phrase(r)}.")
         if r.n < MIN_PAIRS:
             text += f" **Too small to read: {int(r.n)} pairs (fewer than {MIN_PAIRS}).**"
@@ -192,7 +192,7 @@ def negative_lines(table: pd.DataFrame, judge: str) -> list[str]:
     out = ["## Negative scales", "", f"Guidance against the scorer should lower `{judge}`: the most negative scale per backend, all seeds.", "",
            "| backend | scale | uplift | 95% CI | win rate |", "|---|---|---|---|---|"]
     for _, r in neg.sort_values("backend").iterrows():
-        out.append(f"| {r.backend} | {r.scale:g} | {fmt(r.uplift)} | [{fmt(r.ci_low)}, {fmt(r.ci_high)}] | {r.win_rate:.2f} |")
+        out.append(f"| {r.backend} | {scale_text(r.scale, r.arm)} | {fmt(r.uplift)} | [{fmt(r.ci_low)}, {fmt(r.ci_high)}] | {r.win_rate:.2f} |")
     return out + [""]
 
 
@@ -206,7 +206,7 @@ def other_rule_lines(other: pd.DataFrame, select: str) -> list[str]:
            f"Choosing each backend's scale by {RULE_TEXT[rule]} of `{select}` on the calibration seeds instead; held-out seeds:", "",
            "| backend | scale | uplift | 95% CI | win rate |", "|---|---|---|---|---|"]
     for _, r in other[other.judge == select].sort_values("backend").iterrows():
-        out.append(f"| {r.backend} | {r.scale:g} | {fmt(r.uplift)} | [{fmt(r.ci_low)}, {fmt(r.ci_high)}] | {r.win_rate:.2f} |")
+        out.append(f"| {r.backend} | {scale_text(r.scale, r.arm)} | {fmt(r.uplift)} | [{fmt(r.ci_low)}, {fmt(r.ci_high)}] | {r.win_rate:.2f} |")
     return out + [""]
 
 

@@ -9,7 +9,7 @@ DEMO_OUT ?= demo-out
 TOY_SCALES ?= -0.05 0.02 0.03 0.05 0.08 0.12
 TOY_SEEDS ?= 64
 
-.PHONY: venv browser demo demo-tiny test bench-cpu cost-cpu cost-cpu-sd21 costmodel report toyworld toyworld-check toyworld-sweep toyworld-sweep-clean clean
+.PHONY: venv browser demo demo-tiny test bench-cpu cost-cpu cost-cpu-sd21 costmodel report toyworld toyworld-check toyworld-v2 toyworld-sweep toyworld-sweep-clean clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -63,6 +63,12 @@ toyworld: $(STAMP)
 toyworld-check: $(STAMP)
 	rm -rf /tmp/toyworld-check && $(BIN)/python -m toyworld.build_all --out /tmp/toyworld-check --reports /tmp/toyworld-check-reports
 	$(BIN)/python -m toyworld.build_record toyworld/weights /tmp/toyworld-check
+
+# recipe v2 (issue 14: factor-2 VAE, auxiliary text loss, 3000 UNet steps) into a scratch folder, never over the committed
+# weights; rerunning after an interruption resumes from the last finished stage ($(TOY2_OUT).stages)
+TOY2_OUT ?= /tmp/toyworld-v2
+toyworld-v2: $(STAMP)
+	$(BIN)/python -m toyworld.build_all --recipe v2 --out $(TOY2_OUT)/weights --reports $(TOY2_OUT)/reports
 
 # the committed uplift sweep and its report (resumes where an interrupted run stopped)
 TOY_SWEEP := $(BIN)/python -m bench uplift --world toy --backends none midu latent pixel --scales $(TOY_SCALES) --window 0.3 1 --seeds $(TOY_SEEDS) --chunk 32 --threads 1 --resume --out results/uplift/toy

@@ -1,4 +1,5 @@
-"""`python -m toyworld.build_all` at smoke size: every part lands, the record hashes every file, and a rerun is identical."""
+"""`python -m toyworld.build_all` at smoke size: every part lands, the record hashes every file, a rerun is identical,
+and a build stopped after a stage resumes to the same bytes."""
 import pytest
 
 from toyworld.build import BuildConfig
@@ -8,6 +9,7 @@ from toyworld.build_record import file_table, mismatches
 from toyworld.caption_check import CheckConfig
 from toyworld.pixel_scorer import PixelScorerConfig
 from toyworld.shape_classifier import ShapeTrainConfig
+from toyworld.stages import StageConfigMismatch
 from toyworld.train_tiny_decoder import TinyDecoderTrainConfig
 from toyworld.train_unet import UnetTrainConfig
 from toyworld.train_vae import VaeTrainConfig
@@ -23,6 +25,7 @@ SMOKE = dict(
 
 def test_build_all_writes_every_part_and_is_deterministic(tmp_path):
     rec = build_all(tmp_path / "w", tmp_path / "rep", command="smoke", **SMOKE)
+    assert rec["recipe"] == "custom" and not (tmp_path / "w.stages").exists()  # removed once the build is complete
     names = {p.split("/")[0] for p in rec["files"]}
     assert names == {"ldm", "pixel_scorer", "heads"}
     assert {"heads/midblock.safetensors", "heads/latent.json", "pixel_scorer/toy_clip.pt", "ldm/unet/config.json"} <= set(rec["files"])
@@ -31,6 +34,23 @@ def test_build_all_writes_every_part_and_is_deterministic(tmp_path):
     assert rec["times"]["total_s"] > 0 and "val_spearman_truth" in rec["pixel_scorer"]
     again = build_all(tmp_path / "w2", tmp_path / "rep2", command="smoke", **SMOKE)
     assert mismatches(rec["files"], again["files"]) == []  # the same bytes, file by file
+
+
+def test_a_stopped_build_resumes_to_the_same_bytes(tmp_path):
+    """The smoke recipe (v2's parts and auxiliary loss at a few steps), stopped after a stage of
+    each process's chain and rerun, against an uninterrupted build."""
+    whole = build_all(tmp_path / "w", tmp_path / "rep", command="smoke", recipe="smoke")
+    assert whole["recipe"] == "smoke" and whole["resumed_stages"] == []
+    work = tmp_path / "stages"
+    for stop in ("encode", "ldm"):  # after encode: the second process's queued stages are cancelled
+        assert build_all(tmp_path / "r", tmp_path / "rep-r", command="smoke", recipe="smoke", stages=work, stop_after=stop) is None
+        assert (work / stop / "result.json").is_file() and not (tmp_path / "r" / "BUILD.json").exists()
+    with pytest.raises(StageConfigMismatch):  # the stage folder belongs to the smoke recipe
+        build_all(tmp_path / "r", tmp_path / "rep-r", recipe="custom", stages=work, **SMOKE)
+    resumed = build_all(tmp_path / "r", tmp_path / "rep-r", command="smoke", recipe="smoke", stages=work)
+    assert {"data", "vae", "encode", "ldm"} <= set(resumed["resumed_stages"]) and "heads" not in resumed["resumed_stages"]
+    assert mismatches(whole["files"], resumed["files"]) == []
+    assert not work.exists()
 
 
 def test_build_all_refuses_to_overwrite_without_the_flag(tmp_path, capsys):

@@ -5,6 +5,7 @@
   colour of nearest hue, against the caption's colour word (hue, not RGB
   distance: shading and blur move a colour's brightness and saturation far
   more than its hue; on real renders hue is right 98% of the time, RGB 93%);
+- sharpness: the ground truth's sharpness part (truth.py), samples beside renders;
 - shape: the silhouette classifier of `shape_classifier.py` (trained on the
   world's renders; its accuracy on real renders is reported beside it)
   against the caption's shape word.
@@ -30,7 +31,7 @@ from toyworld.caption import caption, caption_colour, caption_shape
 from toyworld.figure import estimate_figure, to_unit
 from toyworld.render import render
 from toyworld.scene import COLOURS, sample_scenes
-from toyworld.truth import hue_chroma
+from toyworld.truth import combine, hue_chroma, truth_parts
 
 PALETTE_NAMES = tuple(COLOURS)
 _PALETTE_HUE = hue_chroma(np.array([COLOURS[c] for c in PALETTE_NAMES], dtype=np.float32))[0]
@@ -108,9 +109,13 @@ def check_model(models, shape_net, cfg: CheckConfig = CheckConfig()) -> dict:
     prompts, real = eval_prompts(cfg.n)
     fake = generate(models, prompts, cfg)
     gen, ref = match_rates(fake, prompts, shape_net), match_rates(real, prompts, shape_net)
+    parts_gen, parts_ref = truth_parts(fake), truth_parts(real)
     summary = {
         "colour_match": gen["colour_match"], "shape_match": gen["shape_match"], "both_match": gen["both_match"],
         "n": cfg.n, "real_colour_match": ref["colour_match"], "real_shape_match": ref["shape_match"],
+        # the truth score's sharpness part (edge width of the figure mask) and the whole score, samples beside renders
+        "sharpness_mean": float(parts_gen["sharpness"].mean()), "real_sharpness_mean": float(parts_ref["sharpness"].mean()),
+        "truth_mean": float(combine(parts_gen).mean()), "real_truth_mean": float(combine(parts_ref).mean()),
         "sampler": asdict(cfg), "prompt_seed": PROMPT_SEED,
     }
     return {"summary": summary, "images": fake, "prompts": prompts, "generated": gen}

@@ -35,9 +35,9 @@ class TinyDecoderTrainConfig:
 
 
 def train_tiny_decoder(vae: AutoencoderKL, latent_mean: torch.Tensor, latent_std: torch.Tensor,
-                       cfg: TinyDecoderTrainConfig = TinyDecoderTrainConfig()) -> tuple[AutoencoderTiny, Log]:
+                       cfg: TinyDecoderTrainConfig = TinyDecoderTrainConfig(), arch: dict | None = None) -> tuple[AutoencoderTiny, Log]:
     """Train a fresh tiny decoder to match `vae`'s decoder on (unscaled) posterior latents."""
-    tiny = build_tiny_decoder(cfg.seed)
+    tiny = build_tiny_decoder(cfg.seed, arch)
     tiny.train()
     opt = torch.optim.AdamW(tiny.decoder.parameters(), lr=cfg.lr, weight_decay=0.0)
     gen = torch.Generator().manual_seed(cfg.seed)

@@ -83,11 +83,12 @@ def fold_colour(vae: AutoencoderKL, t: torch.Tensor) -> None:
 
 
 def train_vae(images_uint8: np.ndarray, cfg: VaeTrainConfig = VaeTrainConfig(),
-              targets_uint8: np.ndarray | None = None) -> tuple[AutoencoderKL, Log]:
+              targets_uint8: np.ndarray | None = None, arch: dict | None = None) -> tuple[AutoencoderKL, Log]:
     """Train a fresh VAE on (N, 3, 32, 32) uint8 images; returns it (eval mode, scaling set) and its log.
 
     `targets_uint8` (default: the inputs) are what the decoder should output, e.g. the
-    same scenes rendered without grain (see the module docstring).
+    same scenes rendered without grain (see the module docstring); `arch` is the
+    AutoencoderKL config (default `arch.VAE_CONFIG`).
     """
     targets_uint8 = images_uint8 if targets_uint8 is None else targets_uint8
     if targets_uint8.shape != images_uint8.shape:
@@ -95,7 +96,7 @@ def train_vae(images_uint8: np.ndarray, cfg: VaeTrainConfig = VaeTrainConfig(),
     t = colour_whitening(images_uint8)
     x_all = apply_colour(t, images_to_tensor(images_uint8))
     y_all = x_all if targets_uint8 is images_uint8 else apply_colour(t, images_to_tensor(targets_uint8))
-    vae = build_vae(cfg.seed)
+    vae = build_vae(cfg.seed, arch)
     with torch.no_grad():  # start with nearly deterministic latents (std ~0.03) so the decoder sees signal from step 0
         vae.quant_conv.bias[vae.config.latent_channels:] = cfg.init_logvar
     vae.train()
@@ -115,6 +116,8 @@ def train_vae(images_uint8: np.ndarray, cfg: VaeTrainConfig = VaeTrainConfig(),
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if cfg.steps >= 500 and step % 250 == 0:  # progress of a long build's log
+            print(f"[vae] step {step}/{cfg.steps} loss {loss.item():.4f}", flush=True)
         if step % cfg.log_every == 0 or step == cfg.steps - 1:
             log.add(step=step, lr=lr, loss=loss.item(), mse_white=mse.item(), edge_mse_white=edge.item(), kl=kl.item())
     vae.eval().requires_grad_(False)

@@ -1,6 +1,7 @@
 """Options several subcommands share, defined once: how a user's checkpoint is read, and the CLIP-text objective.
 
     add_model_options(parser)        # --variant, --model-config (fp16 variant folders, single-file checkpoints)
+    add_image_scorer_options(parser) # --clip-arch, --clip-checkpoint, --aesthetic-mlp (the pixel backends' image scorer)
     add_clip_text_options(parser)    # --clip-text, --cutouts, --cut-power (classic CLIP guidance of the pixel backends)
     add_tracker_options(parser)      # --wandb PROJECT (bench/tracker.py)
 """
@@ -11,6 +12,13 @@ def add_model_options(p) -> None:
     p.add_argument("--variant", default=None, help="diffusers weights variant, e.g. fp16 (default: the plain files, else fp16)")
     p.add_argument("--model-config", default=None,
                    help="preset whose architecture a single-file checkpoint holds (default: inferred from its keys)")
+
+
+def add_image_scorer_options(p) -> None:
+    p.add_argument("--clip-arch", default=None, help="open_clip architecture of the image (pixel) scorer, or a path to an open_clip "
+                   "config JSON (ViT-L-14-quickgelu for LAION's predictor)")
+    p.add_argument("--clip-checkpoint", default=None, help="local open_clip checkpoint of the image scorer")
+    p.add_argument("--aesthetic-mlp", default=None, help="local LAION-layout aesthetic predictor .pth")
 
 
 def add_clip_text_options(p) -> None:

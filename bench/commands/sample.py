@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench.commands.options import add_clip_text_options, add_model_options, add_tracker_options
+from bench.commands.options import add_clip_text_options, add_image_scorer_options, add_model_options, add_tracker_options
 from guidance import BACKENDS
 from guidance.config import GRAD_NORMS, TARGETS
 from sdmodels import PRESETS, SCHEDULERS, TORCH_DTYPES, WEIGHTS
@@ -44,9 +44,7 @@ def add_parser(sub) -> None:
     p.add_argument("--head", default=None, help="scorer checkpoint stem (<stem>.safetensors + <stem>.json) for midu/latent")
     p.add_argument("--transfer-head", action="store_true",
                    help="guide with a head trained on another model's features (refused otherwise; recorded in run.json)")
-    p.add_argument("--clip-arch", default=None, help="open_clip architecture of the pixel scorer, or a path to an open_clip config JSON (ViT-L-14-quickgelu for LAION's predictor)")
-    p.add_argument("--clip-checkpoint", default=None, help="local open_clip checkpoint for the pixel scorer")
-    p.add_argument("--aesthetic-mlp", default=None, help="local LAION aesthetic predictor .pth")
+    add_image_scorer_options(p)
     add_clip_text_options(p)
     p.add_argument("--objective-target", default=None, help="class head: class name or index; clip-embedding head: text to steer towards")
     p.add_argument("--out", required=True, help="output folder")

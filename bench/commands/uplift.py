@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from bench.commands.executor import add_executor_args, ray_options
-from bench.commands.options import add_clip_text_options, add_model_options, add_tracker_options
+from bench.commands.options import add_clip_text_options, add_image_scorer_options, add_model_options, add_tracker_options
 from guidance import BACKENDS, check_backend
 
 
@@ -48,9 +48,7 @@ def add_parser(sub) -> None:
     p.add_argument("--head", action="append", default=[], metavar="KIND=STEM", help="trained head for midblock or latent, e.g. midblock=heads/aesthetic")
     p.add_argument("--transfer-head", action="store_true",
                    help="guide with heads trained on another model's features (refused otherwise; recorded in the sweep)")
-    p.add_argument("--clip-arch", default=None, help="open_clip architecture or config JSON of the image scorer")
-    p.add_argument("--clip-checkpoint", default=None, help="local open_clip checkpoint of the image scorer")
-    p.add_argument("--aesthetic-mlp", default=None, help="local LAION-layout aesthetic predictor .pth")
+    add_image_scorer_options(p)
     add_clip_text_options(p)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--dtype", default="fp32", help="fp32, fp16 or bf16")

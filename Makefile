@@ -6,10 +6,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo-out
-TOY_SCALES ?= -0.05 0.02 0.03 0.05 0.08 0.12
+TOY_SCALES ?= -0.05 0.01 0.02 0.03 0.05 0.08
 TOY_SEEDS ?= 64
+# extra options for the toy sweeps that leave their rows unchanged, e.g. TOY_EXEC="--executor ray --gpus-per-cell 0"
+# (one cell per CPU core)
+TOY_EXEC ?=
 
-.PHONY: venv browser demo demo-tiny test bench-cpu cost-cpu cost-cpu-sd21 costmodel report toyworld toyworld-check toyworld-v2 toyworld-sweep toyworld-sweep-clean clean
+.PHONY: venv browser demo demo-tiny test bench-cpu cost-cpu cost-cpu-sd21 costmodel report toyworld toyworld-check toyworld-v1 toyworld-sweep toyworld-sweep-clean clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -64,21 +67,22 @@ toyworld-check: $(STAMP)
 	rm -rf /tmp/toyworld-check && $(BIN)/python -m toyworld.build_all --out /tmp/toyworld-check --reports /tmp/toyworld-check-reports
 	$(BIN)/python -m toyworld.build_record toyworld/weights /tmp/toyworld-check
 
-# recipe v2 (issue 14: factor-2 VAE, auxiliary text loss, 3000 UNet steps) into a scratch folder, never over the committed
-# weights; rerunning after an interruption resumes from the last finished stage ($(TOY2_OUT).stages)
-TOY2_OUT ?= /tmp/toyworld-v2
-toyworld-v2: $(STAMP)
-	$(BIN)/python -m toyworld.build_all --recipe v2 --out $(TOY2_OUT)/weights --reports $(TOY2_OUT)/reports
+# the first world (recipe v1: factor-4 VAE, shapes not followed) into a scratch folder, never over the committed
+# weights; rerunning after an interruption resumes from the last finished stage ($(TOY1_OUT)/weights.stages)
+TOY1_OUT ?= /tmp/toyworld-v1
+toyworld-v1: $(STAMP)
+	$(BIN)/python -m toyworld.build_all --recipe v1 --out $(TOY1_OUT)/weights --reports $(TOY1_OUT)/reports
 
-# the committed uplift sweep and its report (resumes where an interrupted run stopped)
-TOY_SWEEP := $(BIN)/python -m bench uplift --world toy --backends none midu latent pixel --scales $(TOY_SCALES) --window 0.3 1 --seeds $(TOY_SEEDS) --chunk 32 --threads 1 --resume --out results/uplift/toy
+# the committed uplift sweep and its report (resumes where an interrupted run stopped): every backend, CFG only at
+# four more scales, best-of-8 draws, the images of every seed kept (the rating page offers held-out pairs)
+TOY_SWEEP := $(BIN)/python -m bench uplift --world toy --backends none midu latent pixel --scales $(TOY_SCALES) --cfg-scales 1.5 3 7.5 15 --best-of 8 --window 0.3 1 --seeds $(TOY_SEEDS) --chunk 32 --threads 1 --keep-images all --resume --out results/uplift/toy $(TOY_EXEC)
 toyworld-sweep: $(STAMP)
 	$(TOY_SWEEP)
 	$(BIN)/python -m bench uplift-report --sweep results/uplift/toy --out reports/toyworld.md --headline reports/headline.json --sweep-command "make toyworld-sweep"
 
 # the seed's clean-feature head (no added noise in training) guiding mid-U, same settings; not merged into the headline
 toyworld-sweep-clean: $(STAMP)
-	$(BIN)/python -m bench uplift --world toy --backends none midu --head midblock=toyworld/weights/heads/midblock_clean --scales $(TOY_SCALES) --window 0.3 1 --seeds $(TOY_SEEDS) --chunk 32 --threads 1 --resume --out results/uplift/toy-midblock-clean
+	$(BIN)/python -m bench uplift --world toy --backends none midu --head midblock=toyworld/weights/heads/midblock_clean --scales $(TOY_SCALES) --window 0.3 1 --seeds $(TOY_SEEDS) --chunk 32 --threads 1 --resume --out results/uplift/toy-midblock-clean $(TOY_EXEC)
 	$(BIN)/python -m bench uplift-report --sweep results/uplift/toy-midblock-clean --out reports/toyworld_midblock_clean.md --sweep-command "make toyworld-sweep-clean"
 
 clean:

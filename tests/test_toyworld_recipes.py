@@ -1,4 +1,4 @@
-"""Recipes and stages: v1 is the committed build's config, v2's parts fit the heads, the auxiliary text
+"""Recipes and stages: the default recipe (v2) is the committed build's config, v2's parts fit the heads, the auxiliary text
 loss reads the right tokens, and a stage folder made for another recipe is refused."""
 import json
 from pathlib import Path
@@ -7,32 +7,32 @@ import pytest
 import torch
 
 from toyworld.arch import build_tokenizer, build_unet, build_vae
-from toyworld.recipes import RECIPES
+from toyworld.recipes import DEFAULT_RECIPE, RECIPES
 from toyworld.stages import StageConfigMismatch, open_stages, run_stage
 from toyworld.train_unet import aux_labels, tokenize
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "toyworld" / "weights"
 
 
-def test_v1_is_the_committed_build_config():
-    """v1 reproduces the committed weights, so its config must be theirs: every key the committed
-    record has is equal, and the keys v1 adds are the architectures (equal to the committed parts'
-    configs) and a zero-weight auxiliary loss."""
-    v1 = RECIPES["v1"].as_dict()
+def test_the_default_recipe_is_the_committed_build_config():
+    """The default recipe (v2) reproduces the committed weights, so its config must be theirs: every key
+    the committed record has is equal, and its architectures equal the committed parts' configs."""
+    assert DEFAULT_RECIPE == "v2" == json.loads((WEIGHTS / "BUILD.json").read_text())["recipe"]
+    rec = RECIPES[DEFAULT_RECIPE].as_dict()
     committed = json.loads((WEIGHTS / "ldm" / "BUILD.json").read_text())["config"]
 
     def restrict(new, old):
         return {k: restrict(new[k], old[k]) if isinstance(old[k], dict) else new[k] for k in old}
 
-    assert restrict(v1["ldm"], committed) == committed
-    assert v1["ldm"]["unet"]["aux_weight"] == 0.0
+    assert restrict(rec["ldm"], committed) == committed
+    assert rec["ldm"]["unet"]["aux_weight"] == 0.05 and RECIPES["v1"].ldm.unet.aux_weight == 0.0
     for part, key in (("unet", "unet_arch"), ("vae", "vae_arch"), ("text_encoder", "text_arch"), ("tiny_decoder", "tiny_arch")):
         saved = json.loads((WEIGHTS / "ldm" / part / "config.json").read_text())
-        for k, v in v1["ldm"][key].items():
+        for k, v in rec["ldm"][key].items():
             if k != "scaling_factor":  # set by training
                 assert saved[k] == (list(v) if isinstance(v, tuple) else v), (part, k)
-    assert json.loads((WEIGHTS / "heads" / "heads.json").read_text())["config"] == v1["heads"]
-    assert json.loads((WEIGHTS / "pixel_scorer" / "pixel_scorer.json").read_text())["config"] == v1["pixel_scorer"]
+    assert json.loads((WEIGHTS / "heads" / "heads.json").read_text())["config"] == rec["heads"]
+    assert json.loads((WEIGHTS / "pixel_scorer" / "pixel_scorer.json").read_text())["config"] == rec["pixel_scorer"]
 
 
 def test_v2_parts_have_the_shapes_heads_need():

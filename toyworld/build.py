@@ -17,20 +17,17 @@ the build; each process is single-threaded, so the result does not depend on
 how the two are scheduled.
 
 Stages (build_stages.py) are saved into `<out>.stages/`, so a rerun of a killed
-build resumes after its last finished one (stages.py). `toyworld.build_all`
-adds the pixel scorer and heads and takes a `--recipe` (recipes.py).
+build resumes after its last finished one (stages.py). The command is
+`toyworld.build_all`: it picks a recipe (recipes.py; the defaults here are
+recipe v1's parts, v2 is the committed world) and adds the pixel scorer and heads.
 
-    python -m toyworld.build --out toyworld/weights/ldm --overwrite
-    python -m toyworld.build --out /tmp/toy --reports /tmp/toy-reports      # check a rebuild against the committed files:
-    python -m toyworld.build_record toyworld/weights/ldm /tmp/toy
+    python -m toyworld.build_all --out toyworld/weights --overwrite
 """
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
 import os
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -210,23 +207,3 @@ def build(out: str | Path, reports: str | Path, cfg: BuildConfig = BuildConfig()
     }
     write_record(out, record)
     return json.loads((out / "BUILD.json").read_text())  # with the file table and total_bytes
-
-
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=Path("toyworld/weights/ldm"), help="folder for the model (diffusers layout) and BUILD.json")
-    ap.add_argument("--reports", type=Path, default=Path("reports"), help="folder for training CSVs and the samples grid")
-    ap.add_argument("--overwrite", action="store_true", help="replace a previous build's outputs in --out")
-    args = ap.parse_args(argv)
-    command = "python -m toyworld.build " + " ".join(sys.argv[1:] if argv is None else argv)
-    rec = build(args.out, args.reports, BuildConfig(), command=command.strip(), overwrite=args.overwrite, recipe="v1")
-    import shutil
-
-    shutil.rmtree(rec["stage_dir"])  # complete: the stages are no longer needed
-    print(f"[build] total {rec['times']['total_s']} s; colour match {rec['caption_check']['colour_match']:.3f}, "
-          f"shape match {rec['caption_check']['shape_match']:.3f} (n={rec['caption_check']['n']}); "
-          f"{rec['total_bytes'] / 1e6:.1f} MB in {args.out}")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,11 +1,11 @@
 """Rebuild every committed toy-world weight with one command: LDM, pixel scorer, guidance heads.
 
-    python -m toyworld.build_all --out toyworld/weights --overwrite     # `make toyworld` (recipe v1)
+    python -m toyworld.build_all --out toyworld/weights --overwrite     # `make toyworld` (recipe v2)
     python -m toyworld.build_all --out /tmp/tw-check                    # a rebuild to compare:
     python -m toyworld.build_record toyworld/weights /tmp/tw-check
-    python -m toyworld.build_all --recipe v2 --out /tmp/toy2/weights --reports /tmp/toy2/reports
+    python -m toyworld.build_all --recipe v1 --out /tmp/toy1/weights --reports /tmp/toy1/reports   # the first world
 
-Recipes (`--recipe`, default v1) are in recipes.py. The build runs in stages
+Recipes (`--recipe`, default v2) are in recipes.py. The build runs in stages
 saved into `<out>.stages/` (or `--work`): rerun a killed build's command and it
 resumes after its last finished stage, to the same bytes (stages.py); the
 folder is removed once the build is complete.
@@ -54,7 +54,7 @@ def _heads_stage(ldm_dir: Path, cfg, folder: Path) -> dict:
 
 
 def build_all(out: str | Path, reports: str | Path = "reports", overwrite: bool = False, command: str = "",
-              ldm_cfg=None, pixel_cfg=None, heads_cfg=None, recipe: str = "v1", stages: str | Path | None = None,
+              ldm_cfg=None, pixel_cfg=None, heads_cfg=None, recipe: str = "v2", stages: str | Path | None = None,
               keep_stages: bool = False, stop_after: str | None = None) -> dict:
     """Build `recipe` (see recipes.py); tests may pass their own configs instead (recipe name "custom").
 
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("toyworld/weights"), help="folder for ldm/, pixel_scorer/, heads/ and BUILD.json")
     ap.add_argument("--reports", type=Path, default=Path("reports"), help="folder for the LDM's training CSVs and samples grid")
     ap.add_argument("--overwrite", action="store_true", help="replace a previous build in --out")
-    ap.add_argument("--recipe", default="v1", help="a named recipe of toyworld/recipes.py: v1 (the committed weights), v2, smoke")
+    ap.add_argument("--recipe", default="v2", help="a named recipe of toyworld/recipes.py: v2 (the committed weights), v1 (the first world), smoke")
     ap.add_argument("--work", type=Path, help="stage folder (default: <out>.stages); a rerun resumes from its last finished stage")
     ap.add_argument("--keep-stages", action="store_true", help="keep the stage folder after a complete build")
     args = ap.parse_args(argv)

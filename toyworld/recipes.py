@@ -1,13 +1,14 @@
 """Named build recipes: every architecture and training setting of a toy-world build, frozen.
 
-    python -m toyworld.build_all --recipe v1 --out toyworld/weights --overwrite   # the committed weights (default)
-    python -m toyworld.build_all --recipe v2 --out /tmp/toy2/weights               # issue 14's caption-following world
+    python -m toyworld.build_all --out toyworld/weights --overwrite               # v2, the committed weights (default)
+    python -m toyworld.build_all --recipe v1 --out /tmp/toy1/weights               # the first world
 
-- `v1`: the committed world (results/uplift/ sweeps were run on it). Factor-4
+- `v1`: the first world (the sweeps before the switch to v2 ran on it; its
+  weights are in the git history before the switch). Factor-4
   VAE (4x8x8 latents), text encoder trained only through the denoising loss,
   1500 UNet steps; ~15 min on 2 cores. Its samples follow the caption's colour
   (99%) but rarely its shape (25%).
-- `v2`: the diagnosis of issue 14 (README.md "Recipes"): a factor-2 VAE (4x16x16
+- `v2`: the committed world and the default: the diagnosis of issue 14 (README.md "Recipes"): a factor-2 VAE (4x16x16
   latents keep the shape through a VAE round trip far more often than 8x8), the
   UNet at 16x16 with a two-stage tiny decoder to match, an auxiliary
   cosine-classifier loss that makes the text encoder keep the shape words
@@ -55,4 +56,4 @@ SMOKE = Recipe(
     heads=HeadBuildConfig(n_images=256, n_check=64, repeats=1),
 )
 RECIPES = {"v1": V1, "v2": V2, "smoke": SMOKE}
-DEFAULT_RECIPE = "v1"
+DEFAULT_RECIPE = "v2"

@@ -24,7 +24,7 @@ Choices that buy sample quality in a few CPU minutes:
   always did.
 
     unet, te, log = train_unet(latent_mean, latent_std, captions, tok, scaling, UnetTrainConfig(steps=5))
-    python -m toyworld.build --out toyworld/weights/ldm
+    python -m toyworld.build_all --out toyworld/weights --overwrite
 """
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ starts near 0.03, so it sees signal from the first step). `scaling_factor` is
 1 / std of posterior samples, SD's recipe for unit-variance latents.
 
     vae, log = train_vae(images_uint8, VaeTrainConfig(steps=20))   # a smoke run
-    python -m toyworld.build --out toyworld/weights/ldm              # the real one
+    python -m toyworld.build_all --out toyworld/weights --overwrite   # the real one
 """
 from __future__ import annotations
 

@@ -125,3 +125,25 @@ def test_rate_bad_input(toy_rate_sweep, capsys):
     assert main(["uplift", "--world", "toy", "--keep-images", "some", "--out", "/tmp/never"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 5 and "--per-comparison 99: expected 1 to 8" in err[2] and "--keep-images" in err[4]
+
+
+def test_chosen_arms_keep_their_knobs(tmp_path):
+    """Two arms of one backend at one scale (plain, and every 12th step): `chosen` offers the one the rule chose,
+    not every arm that shares its backend and scale."""
+    import json
+
+    from bench.rate.pairs import offered_arms
+    from bench.uplift.analysis import samples
+
+    rng, rows = np.random.default_rng(0), []
+    for seed in range(8):
+        base = float(rng.normal())
+        rows.append({"backend": "none", "scale": 0.0, "prompt_idx": 0, "seed": seed, "truth": base, "status": "ok", "step_ms": 1.0, "guided_step_ms": None})
+        rows.append({"backend": "midu", "scale": 0.1, "prompt_idx": 0, "seed": seed, "truth": base + 1.0 + float(rng.normal(0, 0.1)), "status": "ok", "step_ms": 1.0, "guided_step_ms": 1.0})
+        rows.append({"backend": "midu", "scale": 0.1, "every_k": 12, "prompt_idx": 0, "seed": seed, "truth": base - 1.0 + float(rng.normal(0, 0.1)), "status": "ok", "step_ms": 1.0, "guided_step_ms": 1.0})
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps({**r, "config_hash": f"h{i}"}) + "\n" for i, r in enumerate(rows)))
+    df = samples(tmp_path / "rows.jsonl")
+    assert df[df.backend == "midu"].arm.nunique() == 2
+    offered = offered_arms(df, "chosen")
+    assert len(offered) == 1 and "every_k" not in offered.arm.iloc[0]
+    assert len(offered_arms(df, "positive")) == 2

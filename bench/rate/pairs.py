@@ -72,8 +72,8 @@ def offered_arms(df: pd.DataFrame, which: str) -> pd.DataFrame:
     if which == "chosen":
         judge = selection_judge(df)
         only = df.drop(columns=[c for c in judge_columns(df) if c != judge])  # the report's choice, without every other judge's bootstraps
-        chosen = choose_scales(only, judge)[["backend", "scale"]].drop_duplicates()
-        guided = guided.merge(chosen, on=["backend", "scale"])
+        chosen = choose_scales(only, judge)[["arm"]].drop_duplicates()  # the arm: one backend may run a scale at several knob settings
+        guided = guided.merge(chosen, on="arm")
     elif which == "positive":
         guided = guided[guided.scale > 0]
     if guided.empty:

@@ -12,7 +12,7 @@ TOY_SEEDS ?= 64
 # (one cell per CPU core)
 TOY_EXEC ?=
 
-.PHONY: venv browser demo demo-tiny test bench-cpu cost-cpu cost-cpu-sd21 costmodel report toyworld toyworld-check toyworld-v1 toyworld-sweep toyworld-sweep-clean clean
+.PHONY: venv browser demo demo-tiny test bench-cpu cost-cpu cost-cpu-sd21 costmodel report toyworld toyworld-check toyworld-v1 toyworld-sweep toyworld-sweep-clean toyworld-sweep-every-k toyworld-sweep-recurrence clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -84,6 +84,17 @@ toyworld-sweep: $(STAMP)
 toyworld-sweep-clean: $(STAMP)
 	$(BIN)/python -m bench uplift --world toy --backends none midu --head midblock=toyworld/weights/heads/midblock_clean --scales $(TOY_SCALES) --window 0.3 1 --seeds $(TOY_SEEDS) --chunk 32 --threads 1 --resume --out results/uplift/toy-midblock-clean $(TOY_EXEC)
 	$(BIN)/python -m bench uplift-report --sweep results/uplift/toy-midblock-clean --out reports/toyworld_midblock_clean.md --sweep-command "make toyworld-sweep-clean"
+
+# the cost of a finished sample, by question (each under an hour on one core, resumable): how rarely mid-U can guide
+# (every k-th step of the window, with and without reusing the last gradient on the skipped steps), and what
+# recurrence, inner iterations and a later window buy; settings chosen on calibration seeds, read on held-out ones
+toyworld-sweep-every-k: $(STAMP)
+	$(BIN)/python -m bench uplift --world toy --backends none midu --scales 0.02 0.05 0.15 0.36 --knobs every_k=1,4,12 reuse_grad=0,1 --window 0.3 1 --seeds 32 --chunk 32 --threads 1 --resume --out results/uplift/toy-every-k $(TOY_EXEC)
+	$(BIN)/python -m bench uplift-report --sweep results/uplift/toy-every-k --out reports/toyworld_every_k.md --sweep-command "make toyworld-sweep-every-k"
+
+toyworld-sweep-recurrence: $(STAMP)
+	$(BIN)/python -m bench uplift --world toy --backends none midu --scales 0.02 0.05 --knobs recurrence=1,2 iterations=1,2 window_start=0.3,0.6 --window 0.3 1 --seeds 32 --chunk 32 --threads 1 --resume --out results/uplift/toy-recurrence $(TOY_EXEC)
+	$(BIN)/python -m bench uplift-report --sweep results/uplift/toy-recurrence --out reports/toyworld_recurrence.md --sweep-command "make toyworld-sweep-recurrence"
 
 clean:
 	rm -rf $(DEMO_OUT) .pytest_cache .benchmarks

@@ -41,7 +41,7 @@ def check_backend(name: str) -> None:
 
 
 def scorer_kind(name: str) -> str | None:
-    """What backend `name`'s scorer reads: None, "midblock", "latent" or "image"."""
+    """What backend `name`'s scorer reads: None, "midblock", "latent", "image" or "latent_x0"."""
     return find_backend(name).scorer
 
 
@@ -52,6 +52,7 @@ def build_backend(name: str, models, scorer=None):
 BACKENDS = {
     "none": BackendSpec("guidance.none", None),
     "latent": BackendSpec("guidance.latent", "latent"),  # reads (C, h, w) latents
+    "latent-x0": BackendSpec("guidance.latent_x0", "latent_x0"),  # reads (C, h, w) clean latents, at the x0 estimate
     "midu": BackendSpec("guidance.midu", "midblock"),  # reads mid-block features (C_mid, h/2^k, w/2^k)
     "midu-hook": BackendSpec("guidance.midu_hook", "midblock"),
     "midu-overlap": BackendSpec("guidance.midu", "midblock", {"overlap": True}),

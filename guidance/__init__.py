@@ -52,7 +52,6 @@ def build_backend(name: str, models, scorer=None):
 BACKENDS = {
     "none": BackendSpec("guidance.none", None),
     "latent": BackendSpec("guidance.latent", "latent"),  # reads (C, h, w) latents
-    "latent-x0": BackendSpec("guidance.latent_x0", "latent_x0"),  # reads (C, h, w) clean latents, at the x0 estimate
     "midu": BackendSpec("guidance.midu", "midblock"),  # reads mid-block features (C_mid, h/2^k, w/2^k)
     "midu-hook": BackendSpec("guidance.midu_hook", "midblock"),
     "midu-overlap": BackendSpec("guidance.midu", "midblock", {"overlap": True}),
@@ -60,6 +59,8 @@ BACKENDS = {
     "pixel-x0": BackendSpec("guidance.pixel", "image", {"through_unet": False, "decoder": "vae"}),
     "pixel-tiny": BackendSpec("guidance.pixel", "image", {"through_unet": True, "decoder": "tiny"}),
     "pixel-x0-tiny": BackendSpec("guidance.pixel", "image", {"through_unet": False, "decoder": "tiny"}),
+    # added last, so the earlier ones keep their order in results; reads (C, h, w) clean latents, at the x0 estimate
+    "latent-x0": BackendSpec("guidance.latent_x0", "latent_x0"),
 }
 
 __all__ = [

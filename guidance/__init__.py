@@ -41,7 +41,7 @@ def check_backend(name: str) -> None:
 
 
 def scorer_kind(name: str) -> str | None:
-    """What backend `name`'s scorer reads: None, "midblock", "latent" or "image"."""
+    """What backend `name`'s scorer reads: None, "midblock", "latent", "image" or "latent_x0"."""
     return find_backend(name).scorer
 
 
@@ -59,6 +59,8 @@ BACKENDS = {
     "pixel-x0": BackendSpec("guidance.pixel", "image", {"through_unet": False, "decoder": "vae"}),
     "pixel-tiny": BackendSpec("guidance.pixel", "image", {"through_unet": True, "decoder": "tiny"}),
     "pixel-x0-tiny": BackendSpec("guidance.pixel", "image", {"through_unet": False, "decoder": "tiny"}),
+    # added last, so the earlier ones keep their order in results; reads (C, h, w) clean latents, at the x0 estimate
+    "latent-x0": BackendSpec("guidance.latent_x0", "latent_x0"),
 }
 
 __all__ = [

@@ -14,7 +14,8 @@ from functools import cache
 from importlib.metadata import entry_points
 
 GROUP = "guidance_bench.backends"
-SCORER_KINDS = (None, "midblock", "latent", "image")  # what a backend's scorer reads (scorers.setup.KINDS, and none)
+SCORER_KINDS = (None, "midblock", "latent", "image", "latent_x0")  # what a backend's scorer reads (scorers.setup.KINDS, and none)
+HEAD_KINDS = tuple(k for k in SCORER_KINDS if k not in (None, "image"))  # those a head checkpoint reads (not decoded images)
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,8 @@ class BackendSpec:
     """A backend's facts, once: where its builder is and what its scorer reads.
 
     `module` is an importable module whose `build(models, scorer, name=..., **options)`
-    returns the backend; `scorer` is None (no scorer), "midblock", "latent" or "image".
+    returns the backend; `scorer` is None (no scorer), "midblock", "latent" (noisy latents), "image" or
+    "latent_x0" (clean latents: a head trained on un-noised latents, read at the x0 estimate).
     A backend's own judge in a sweep is the scorer of that kind (`judge_<scorer>`).
     """
 

@@ -28,7 +28,7 @@ class FeatureShapeMismatch(ValueError):
 class HeadMeta:
     """What a head's weights fit: the features it reads and the ratings it predicts."""
 
-    kind: str  # a key of scorers.HEADS: "midblock" | "latent"
+    kind: str  # a key of scorers.HEADS: "midblock" | "latent" | "latent_x0"
     feature_shape: tuple[int, int, int]  # (C, H, W) the head reads
     base_model: str  # e.g. "sd21-base" or a hub id
     classes: tuple[float, ...]  # rating value of each logit column

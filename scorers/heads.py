@@ -16,4 +16,5 @@ def build_head(kind: str, feature_shape: tuple[int, int, int], num_classes: int 
 HEADS = {
     "midblock": build_midblock_head,
     "latent": build_latent_head,
+    "latent_x0": build_latent_head,  # the same architecture, trained on clean latents (read at the x0 estimate)
 }

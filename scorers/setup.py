@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from guidance.registry import HEAD_KINDS, SCORER_KINDS
 from scorers.checkpoint import FeatureShapeMismatch, load_head, load_meta
 from scorers.heads import build_head
 from scorers.safe_load import check_header
@@ -26,13 +27,15 @@ from sdmodels.identity import model_identity
 RANDOM_CLIP_ARCH = {"sd15": "ViT-L-14", "sd21-base": "ViT-L-14", "sdxl": "ViT-L-14", "tiny": TINY_CLIP_ARCH, "tiny-sdxl": TINY_CLIP_ARCH}
 
 
-KINDS = ("midblock", "latent", "image")  # what a scorer reads: mid-block features, latents, decoded images
+# what a scorer reads: mid-block features, (noisy) latents, decoded images, clean latents (at the x0 estimate)
+KINDS = tuple(k for k in SCORER_KINDS if k is not None)
+FEATURES = {"midblock": "midblock", "latent": "latent", "latent_x0": "latent"}  # head kind -> what it reads (sdmodels.feature_shapes)
 
 
 @dataclass(frozen=True)
 class ScorerConfig:
     kind: str | None = None  # one of KINDS; None where the backend's kind decides (a sample job's one scorer)
-    head: str | None = None  # checkpoint stem of a mid-block or latent head (<stem>.safetensors + <stem>.json)
+    head: str | None = None  # checkpoint stem of a mid-block, latent or latent_x0 head (<stem>.safetensors + <stem>.json)
     clip_arch: str | None = None  # open_clip architecture of the image scorer
     clip_checkpoint: str | None = None  # local open_clip checkpoint file
     aesthetic_mlp: str | None = None  # LAION aesthetic predictor .pth
@@ -91,8 +94,8 @@ def check_scorer_for_model(kind: str | None, cfg: ScorerConfig, source: str, hei
         p = PRESETS[source]
         h, w = height or p.resolution, width or p.resolution
         check_image_size(h, w, preset_vae_factor(source))
-        if cfg.head and kind in ("midblock", "latent"):
-            check_head_shape(cfg.head, feature_shapes(p.unet, p.vae, h, w)[kind])
+        if cfg.head and kind in HEAD_KINDS:
+            check_head_shape(cfg.head, feature_shapes(p.unet, p.vae, h, w)[FEATURES[kind]])
     check_head_base(cfg, source)
 
 
@@ -138,11 +141,11 @@ def _clip_text(models, cfg: ScorerConfig) -> tuple[nn.Module, dict]:
 
 def feature_shape(kind: str, models, height: int, width: int) -> tuple[int, int, int]:
     shapes = {"midblock": models.mid_feature_shape, "latent": models.latent_shape}
-    return shapes[kind](height, width)
+    return shapes[FEATURES[kind]](height, width)
 
 
 def make_scorer(kind: str | None, models, cfg: ScorerConfig, height: int, width: int) -> tuple[nn.Module | None, dict]:
-    """(scorer, description) for a backend's scorer kind (None, "midblock", "latent", "image")."""
+    """(scorer, description) for a backend's scorer kind (None, "midblock", "latent", "image", "latent_x0")."""
     if kind is None:
         return None, {"kind": None}
     device, dtype = models.device, models.dtype

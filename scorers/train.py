@@ -1,7 +1,8 @@
 """Train a head on precomputed feature shards (scorers.features) with the seed's recipe.
 
 The recipe: the seed's head (scorers.MidBlockHead, or LatentHead on the noisy
-latents of the same rows, Kaiming init), Adam, a one-cycle LR schedule over the
+latents of the same rows, or, kind latent_x0, on the clean latents of features
+made with --clean; Kaiming init), Adam, a one-cycle LR schedule over the
 whole run, 1 epoch, batch 128. The aesthetic objective classifies round(rating)
 into 10 classes with cross-entropy; "class" and "clip" heads train on the
 shards' `label` / `clip_embedding` columns (scorers.objectives). Images are
@@ -17,6 +18,7 @@ terminal); the command writes the loss of every step to `<out>.loss.csv`.
 
     python -m scorers.train --features feats/sd21 --out heads/sd21-aesthetic
     python -m scorers.train --features feats/sd21 --out heads/sd21-latent --kind latent
+    python -m scorers.train --features feats/sd21-clean --out heads/sd21-latent-x0 --kind latent_x0
     python -m scorers.train --features feats/toy --out heads/toy-colour --objective class --epochs 5 --batch 32
 """
 
@@ -40,8 +42,9 @@ from scorers.heads import build_head
 from scorers.feature_shards import read_manifest
 from scorers.objectives import OBJECTIVES, get_objective
 
-INPUT_COLUMN = {"midblock": "features", "latent": "latents"}  # head kind -> the shard column it reads
-SHAPE_KEY = {"midblock": "feature_shape", "latent": "latent_shape"}
+INPUT_COLUMN = {"midblock": "features", "latent": "latents", "latent_x0": "latents"}  # head kind -> the shard column it reads
+SHAPE_KEY = {"midblock": "feature_shape", "latent": "latent_shape", "latent_x0": "latent_shape"}
+CLEAN_ONLY = ("latent_x0",)  # kinds that read clean latents (the x0 estimate): trained on features made with --clean
 SPLIT_BUCKETS = 10_000
 
 
@@ -129,6 +132,9 @@ def train_head(features_dir: str | Path, kind: str = "midblock", cfg: TrainConfi
         raise ValueError(f"unknown head kind {kind!r}; expected one of {sorted(INPUT_COLUMN)}")
     features_dir = Path(features_dir)
     manifest = read_manifest(features_dir)
+    if kind in CLEAN_ONLY and manifest.get("noise") != "none":
+        raise ValueError(f"{features_dir}: a {kind} head reads clean latents, but these features are noised "
+                         f"({manifest.get('noise')}); make them with `python -m scorers.features --clean`")
     objective = get_objective(cfg.objective)
     paths = shard_paths(features_dir, manifest)
     small = [read_columns(p, ["image_key", "timestep", objective.column]) for p in paths]

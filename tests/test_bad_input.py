@@ -52,6 +52,7 @@ CASES = [
     (S + ["--seed", "-1"], "seed=-1"),
     # sample: files
     (S + ["--head", "no/such/head"], "scorer file not found: no/such/head.json"),
+    (S + ["--backend", "latent-x0", "--head", "no/such/head"], "scorer file not found: no/such/head.json"),
     (S + ["--backend", "pixel", "--clip-checkpoint", "no/clip.pt", "--aesthetic-mlp", "no/mlp.pth"], "scorer file not found: no/clip.pt"),
     (S + ["--backend", "pixel", "--clip-arch", "no/arch.json"], "scorer file not found: no/arch.json"),
     (S + ["--model", "no/such/folder", "--weights", "random"], "unknown model 'no/such/folder'"),
@@ -75,6 +76,9 @@ CASES = [
     (U + ["--head", "midblock"], "--head 'midblock': expected midblock=STEM"),
     (U + ["--head", "pixel=x"], "--head 'pixel=x': expected midblock=STEM"),
     (U + ["--head", "midblock=no/such"], "scorer file not found: no/such.json"),
+    (U + ["--head", "latent_x0"], "--head 'latent_x0': expected midblock=STEM, latent=STEM or latent_x0=STEM"),
+    (U + ["--head", "latent-x0=x"], "--head 'latent-x0=x': expected midblock=STEM, latent=STEM or latent_x0=STEM"),
+    (U + ["--backends", "none", "latent-x0", "--head", "latent_x0=no/such"], "scorer file not found: no/such.json"),
     (U + ["--scales-for", "pixel"], "--scales-for 'pixel': expected BACKEND=S1"),
     (U + ["--scales-for", "nope=1"], "unknown backend 'nope'"),
     (U + ["--world", "toy", "--prompt", "a cat"], "caption 'a cat': expected"),

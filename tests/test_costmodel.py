@@ -101,6 +101,9 @@ def test_each_backend_pays_for_its_own_gradient_path(tiny_rows):
     for name in ALL:  # every backend runs the UNet forward for both CFG halves, once
         assert r[name]["unet_down_mid_fwd_flops"] + r[name]["unet_up_fwd_flops"] == unet_fwd, name
     assert r["latent"]["bwd_flops"] == r["latent"]["head_bwd_flops"] > 0
+    # latent-x0: the same head on x0 (elementwise from x and the fixed eps: no FLOPs), so exactly latent's cost
+    for col in ("fwd_flops", "bwd_flops", "total_flops", "saved_bytes", "head_fwd_flops", "head_bwd_flops", "head_saved_bytes"):
+        assert r["latent-x0"][col] == r["latent"][col], col
     midu = r["midu"]
     assert midu["bwd_flops"] == midu["unet_down_mid_bwd_flops"] + midu["head_bwd_flops"]
     assert midu["unet_up_saved_bytes"] == 0  # the up path runs with no graph

@@ -44,7 +44,7 @@ def test_feature_shape_mismatch_names_both_shapes(tmp_path):
 
 
 def test_unknown_kind_lists_valid_kinds(tmp_path):
-    with pytest.raises(ValueError, match=r"unknown head kind 'pixel'; expected one of \['latent', 'midblock'\]"):
+    with pytest.raises(ValueError, match=r"unknown head kind 'pixel'; expected one of \['latent', 'latent_x0', 'midblock'\]"):
         build_head("pixel", (4, 8, 8))
     save_head(tmp_path / "h", build_head("latent", (4, 8, 8)), meta_for("latent", (4, 8, 8)))
     meta_path = tmp_path / "h.json"
@@ -82,4 +82,5 @@ def test_meta_json_with_unknown_fields_is_refused(tmp_path):
 def test_build_head_checks_feature_shape():
     with pytest.raises(ValueError, match=r"H, W >= 8, got \(4, 4, 4\)"):
         build_head("latent", (4, 4, 4))
-    assert sorted(HEADS) == ["latent", "midblock"]
+    assert sorted(HEADS) == ["latent", "latent_x0", "midblock"]
+    assert HEADS["latent_x0"] is HEADS["latent"]  # one architecture; the kind says what it was trained on (clean latents)

@@ -16,7 +16,7 @@ from scorers.features import FeatureConfig, extract_features, image_key
 from scorers.train import TrainConfig, is_val, main, train_head
 
 
-def write_synthetic(out, n_images=200, repeats=2, shard_rows=64, seed=0):
+def write_synthetic(out, n_images=200, repeats=2, shard_rows=64, seed=0, noise="synthetic"):
     """Shards whose features carry the rating: a rating-dependent pattern plus noise (no UNet involved)."""
     out.mkdir(parents=True, exist_ok=True)
     g = torch.Generator().manual_seed(seed)
@@ -34,7 +34,7 @@ def write_synthetic(out, n_images=200, repeats=2, shard_rows=64, seed=0):
         names.append(f"shard-{k // shard_rows:05d}.safetensors")
         save_file({c: v[k:k + shard_rows].contiguous() for c, v in cols.items()}, str(out / names[-1]))
     write_manifest(out, {"format": FORMAT, "model": "synthetic", "weights": "random", "feature_shape": [8, 4, 4],
-                         "latent_shape": [4, 8, 8], "image_size": 64, "noise": "synthetic", "noise_seed": seed,
+                         "latent_shape": [4, 8, 8], "image_size": 64, "noise": noise, "noise_seed": seed,
                          "data_sha256": "0" * 64, "num_shards": len(names), "shards_done": names, "complete": True})
     return out
 
@@ -51,6 +51,16 @@ def test_recipe_learns_ratings_carried_by_the_features(synthetic, kind):
     assert m["train_loss_last"] < m["train_loss_first"]
     assert m["val_accuracy"] > 0.15 and m["val_spearman"] > 0.9 and m["val_mae"] < 0.5 * m["val_mae_baseline"]
     assert meta.kind == kind and meta.classes == tuple(range(1, 11)) and 0 <= meta.timesteps[0] < meta.timesteps[1] <= 399
+
+
+def test_latent_x0_head_trains_on_clean_latents_only(synthetic, tmp_path):
+    """A latent_x0 head reads clean latents (the x0 estimate): features made with --clean train it, noised ones are refused."""
+    with pytest.raises(ValueError, match="a latent_x0 head reads clean latents, but these features are noised"):
+        train_head(synthetic, "latent_x0")
+    clean = write_synthetic(tmp_path / "clean", repeats=1, noise="none")
+    head, meta, m = train_head(clean, "latent_x0", TrainConfig(epochs=6, batch=32, lr=3e-3, val_fraction=0.2))
+    assert meta.kind == "latent_x0" and meta.feature_shape == (4, 8, 8) and m["val_spearman"] > 0.9
+    assert type(head).__name__ == "LatentHead"
 
 
 def test_training_is_deterministic_for_a_seed(synthetic):

@@ -30,7 +30,7 @@ def test_build_all_writes_every_part_and_is_deterministic(tmp_path):
     assert names == {"ldm", "pixel_scorer", "heads"}
     assert {"heads/midblock.safetensors", "heads/latent.json", "pixel_scorer/toy_clip.pt", "ldm/unet/config.json"} <= set(rec["files"])
     assert mismatches(rec["files"], file_table(tmp_path / "w")) == []
-    assert set(rec["heads"]["spearman_truth_fresh"]) == {"midblock", "midblock_clean", "latent"}
+    assert set(rec["heads"]["spearman_truth_fresh"]) == {"midblock", "midblock_clean", "latent", "latent_x0"}
     assert rec["times"]["total_s"] > 0 and "val_spearman_truth" in rec["pixel_scorer"]
     again = build_all(tmp_path / "w2", tmp_path / "rep2", command="smoke", **SMOKE)
     assert mismatches(rec["files"], again["files"]) == []  # the same bytes, file by file

@@ -11,7 +11,8 @@ truth on fresh images it never saw.
 
 Heads: `midblock` (mid-block features of noised latents, the seed's head),
 `midblock_clean` (the same on un-noised latents, the seed's "clean" variant),
-`latent` (noised latents). The pixel scorer is `toyworld.pixel_scorer`.
+`latent` (noised latents), `latent_x0` (clean latents: the `latent-x0` backend
+reads it at the x0 estimate). The pixel scorer is `toyworld.pixel_scorer`.
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ HEADS = {  # name -> (kind, noised?)
     "midblock": ("midblock", True),
     "midblock_clean": ("midblock", False),
     "latent": ("latent", True),
+    "latent_x0": ("latent_x0", False),  # trained after the others, on the clean features: they stay as they were
 }
 
 

@@ -34,7 +34,7 @@ class World:
     name: str
     model: str  # model source (a diffusers folder)
     weights: str
-    scorers: tuple[ScorerConfig, ...]  # the world's trained scorers, one per kind
+    scorers: tuple[ScorerConfig, ...]  # the world's trained scorers, one per kind (a sweep judges by those its kinds need)
     prompts: tuple[str, ...]
     judges: Callable[[str], list[Judge]]  # model source -> the world's judges for samples of that model
     check_prompts: Callable[[Sequence[str]], None]  # refuses prompts the judges cannot read
@@ -102,6 +102,6 @@ def toy_world(weights: Path = TOY_WEIGHTS) -> World:
     return World(
         name="toy", model=f"{w}/ldm", weights="pretrained",
         scorers=(ScorerConfig("midblock", head=f"{w}/heads/midblock"), ScorerConfig("latent", head=f"{w}/heads/latent"),
-                 ScorerConfig("image", **pixel)),
+                 ScorerConfig("image", **pixel), ScorerConfig("latent_x0", head=f"{w}/heads/latent_x0")),
         prompts=toy_prompts(), judges=toy_judges, check_prompts=toy_check_prompts,
     )

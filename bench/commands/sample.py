@@ -41,7 +41,7 @@ def add_parser(sub) -> None:
     p.add_argument("--width", type=int, default=None, help="image width in pixels (default: the model's)")
     p.add_argument("--dtype", default="fp32", help=f"one of {', '.join(TORCH_DTYPES)}")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--head", default=None, help="scorer checkpoint stem (<stem>.safetensors + <stem>.json) for midu/latent")
+    p.add_argument("--head", default=None, help="scorer checkpoint stem (<stem>.safetensors + <stem>.json) for midu/latent/latent-x0")
     p.add_argument("--transfer-head", action="store_true",
                    help="guide with a head trained on another model's features (refused otherwise; recorded in run.json)")
     add_image_scorer_options(p)

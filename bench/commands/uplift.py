@@ -11,6 +11,7 @@ import argparse
 from bench.commands.executor import add_executor_args, ray_options
 from bench.commands.options import add_clip_text_options, add_image_scorer_options, add_model_options, add_tracker_options
 from guidance import BACKENDS, check_backend
+from guidance.registry import HEAD_KINDS
 
 
 def add_parser(sub) -> None:
@@ -45,7 +46,9 @@ def add_parser(sub) -> None:
                    help="best-of-N baseline: N-1 more unguided draws per held-out (prompt, seed) pair from reserved seeds, "
                         "N a power of two (e.g. 8); the report sets each backend against best-of-1..N at its own cost (default 1: none)")
     p.add_argument("--scheduler", default="ddim", help="ddim, euler or dpmpp")
-    p.add_argument("--head", action="append", default=[], metavar="KIND=STEM", help="trained head for midblock or latent, e.g. midblock=heads/aesthetic")
+    p.add_argument("--head", action="append", default=[], metavar="KIND=STEM",
+                   help=f"trained head for one of {', '.join(HEAD_KINDS)}, e.g. midblock=heads/aesthetic (latent_x0: a head on clean latents, "
+                        "which guides latent-x0)")
     p.add_argument("--transfer-head", action="store_true",
                    help="guide with heads trained on another model's features (refused otherwise; recorded in the sweep)")
     add_image_scorer_options(p)
@@ -68,8 +71,8 @@ def _heads(items: list[str]) -> tuple[tuple[str, str], ...]:
     out = []
     for item in items:
         kind, sep, stem = item.partition("=")
-        if not sep or kind not in ("midblock", "latent"):
-            raise ValueError(f"--head {item!r}: expected midblock=STEM or latent=STEM")
+        if not sep or kind not in HEAD_KINDS:
+            raise ValueError(f"--head {item!r}: expected " + ", ".join(f"{k}=STEM" for k in HEAD_KINDS[:-1]) + f" or {HEAD_KINDS[-1]}=STEM")
         out.append((kind, stem))
     return tuple(out)
 

@@ -30,6 +30,7 @@ from bench.costmodel.flops import ATTENTION_KINDS, PARTS, FlopCounter, PartTrack
 from bench.costmodel.saved_bytes import SavedBytes, model_state
 from guidance import StepIn, build_backend, check_backend, scorer_kind
 from guidance.prediction import alpha_bar_at
+from guidance.registry import HEAD_KINDS
 from scorers.setup import ScorerConfig, make_scorer
 from sdmodels import DTYPES, check_choice, check_source, encode_prompts, load_models
 
@@ -176,7 +177,7 @@ def model_rows(model: str, backends: list[str], batches: list[int], sizes: list[
             step = step_input(models, batch, size, size)
             for name in backends:
                 kind = scorer_kind(name)
-                key = (kind, size if kind in ("midblock", "latent") else None)  # image scorers take any size
+                key = (kind, size if kind in HEAD_KINDS else None)  # image scorers take any size
                 if key not in scorers:
                     # open_clip.create_model moves its model to CPU whatever the default device, which fails
                     # from meta: the image scorer is built for real on CPU (about 10 s for ViT-L/14), then moved.

@@ -118,6 +118,7 @@ FORMULATIONS = """\
 |---|---|---|
 | none | UNet, both CFG halves batched, no graph | - |
 | latent | as none | head on the latents only |
+| latent-x0 | as none | head on x0 = (x - sqrt(1 - alpha_bar) eps) / sqrt(alpha_bar), eps held fixed (the FLOPs of latent) |
 | midu | down+mid per half (uncond no graph, cond with graph); up path both halves batched, no graph | head <- mid <- down, cond half only; freed before the up path |
 | midu-overlap | as midu; on CUDA the up path runs on a side stream while the backward runs on the main one | as midu (the two need only each other's inputs, so at small batch the GPU can run them at once) |
 | midu-hook | full UNet both halves batched, with graph (the seed's naive form, kept as the reference) | head <- mid <- down over **both** halves' batch (the uncond half's gradient is zero but computed); up-path activations saved though unused |

@@ -32,7 +32,7 @@ from sdmodels.files import write_atomic
 
 CI_TEXT = (f"Intervals are {LEVEL:.0%} {CI_METHOD} bootstrap intervals (scipy.stats.bootstrap, {N_RESAMPLES} resamples) "
            "of the mean paired difference; n is the number of guided/unguided pairs.")
-MAIN_JUDGES = ("truth", "judge_midblock", "judge_latent", "judge_image")
+MAIN_JUDGES = ("truth", "judge_midblock", "judge_latent", "judge_latent_x0", "judge_image")  # those a sweep has (the last chooses without truth)
 
 
 def write_report(sweep: str | Path, out: str | Path, headline: str | Path | None, command: str, sweep_command: str = "",

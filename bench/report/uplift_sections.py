@@ -173,7 +173,7 @@ def world_models_lines(model: str) -> list[str]:
            "|---|---|---|---|---|"]
     for name, m in heads["metrics"].items():
         out.append(f"| {name} head | {'mid-block features' if 'midblock' in name else 'latents'}"
-                   f"{', clean' if name.endswith('clean') else ', noised'} | {m['val_accuracy']:.3f} | {m['val_spearman']:.3f} | "
+                   f"{', clean' if name.endswith(('clean', 'x0')) else ', noised'} | {m['val_accuracy']:.3f} | {m['val_spearman']:.3f} | "
                    f"{heads['spearman_truth_fresh'][name]:.3f} |")
     out.append(f"| pixel scorer | decoded images | - | {pix['val_spearman_rating']:.3f} | {pix['val_spearman_truth']:.3f} |")
     return out + ["", "Ratings are the truth plus noise (sd 0.75), rounded, so no scorer can reach a Spearman of 1 against them.", ""]

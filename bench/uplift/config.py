@@ -19,6 +19,9 @@ from bench.uplift.seeds import DRAW_END, SEED_END, check_best_of
 from scorers.setup import KINDS, ScorerConfig
 from sdmodels import ModelSpec, check_scheduler
 
+# the scorer kinds that judge every sweep; a kind added later (latent_x0) judges only the sweeps that guide with it or name a
+# head for it, so the sweeps made before it keep their judges, rows and identities (bench/uplift/identity.py)
+ALWAYS_JUDGED = ("midblock", "latent", "image")
 SAMPLER_FIELDS = {f.name for f in fields(SamplerConfig)} - {"seed", "batch"}  # the sweep sets seeds and batches itself
 GUIDANCE_FIELDS = {f.name for f in fields(GuidanceConfig)}
 REFERENCE = "none"
@@ -49,6 +52,13 @@ class Arm:
         return self.backend == REFERENCE and not self.set and not self.draw
 
 
+def judge_kinds(arms, heads=()) -> tuple[str, ...]:
+    """The kinds of scorer that judge a sweep of `arms`: every one of ALWAYS_JUDGED, then each other kind that one of the
+    arms' backends reads or that `heads` (kinds given a checkpoint) names."""
+    wanted = {scorer_kind(a.backend) for a in arms} | set(heads)
+    return (*ALWAYS_JUDGED, *(k for k in KINDS if k not in ALWAYS_JUDGED and k in wanted))
+
+
 def make_arms(backends, scales, scales_by_backend=(), cfg_scales=(), best_of: int = 1, knobs=(), base=None) -> tuple[Arm, ...]:
     """`none` once, every guided backend at each of its scales (0 is `none` itself: not repeated) and each
     combination of `knobs` ((field, values) pairs, e.g. (("every_k", (1, 4)),)), a CFG-only arm (`none` at another
@@ -77,7 +87,7 @@ class UpliftConfig:
     model: ModelSpec = field(default_factory=ModelSpec)
     sampler: SamplerConfig = field(default_factory=lambda: SamplerConfig(steps=25, cfg_scale=5.0))
     guidance: GuidanceConfig = field(default_factory=GuidanceConfig)  # the base; each arm sets its own scale
-    judges: tuple[ScorerConfig, ...] = tuple(ScorerConfig(k) for k in KINDS)  # every sample is judged by each; a backend is guided by its kind's
+    judges: tuple[ScorerConfig, ...] = tuple(ScorerConfig(k) for k in ALWAYS_JUDGED)  # every sample is judged by each; a backend is guided by its kind's
     arms: tuple[Arm, ...] = make_arms(("none", "latent", "midu", "pixel"), (-1.0, 1.0))
     seeds: int = 8
     seed0: int = 0
@@ -107,6 +117,9 @@ class UpliftConfig:
             raise ValueError(f"judges {kinds}: expected at most one scorer of each kind ({', '.join(KINDS)})")
         check_scheduler(self.sampler.scheduler)
         for arm in self.arms:
+            if scorer_kind(arm.backend) not in (None, *kinds):  # its guide is the judge of its kind
+                raise ValueError(f"arm {arm.label}: its scorer reads {scorer_kind(arm.backend)}, but the sweep has no judge of that kind "
+                                 f"(judges: {', '.join(kinds)}); add ScorerConfig({scorer_kind(arm.backend)!r}) to judges")
             sampler, guidance = self.arm_configs(arm)  # every arm's fields must make valid configs
             check_scheduler(sampler.scheduler, guidance.recurrence)
 

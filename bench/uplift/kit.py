@@ -44,6 +44,7 @@ def judge(kit: Kit, x0: torch.Tensor, cond, images: torch.Tensor, prompts: list[
     inputs = {
         "midblock": lambda: unet_split.down_mid(m.unet, x0, t0, cond.cond, cond.added_cond).h,
         "latent": lambda: x0,
+        "latent_x0": lambda: x0,  # a head on clean latents reads the finished sample as it is
         "image": lambda: images,
     }
     out = {f"judge_{k}": scorer(inputs[k]()).float().cpu().tolist() for k, scorer in kit.scorers.items()}

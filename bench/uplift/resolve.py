@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bench.uplift import WORLDS, check_world
-from bench.uplift.config import Arm, UpliftConfig
+from bench.uplift.config import Arm, UpliftConfig, judge_kinds
 from guidance import GuidanceConfig, SamplerConfig
-from scorers.setup import KINDS, ScorerConfig
+from scorers.setup import ScorerConfig
 from sdmodels import ModelSpec
 
 GENERIC_PROMPTS = ("a red circle on a dark blue background",)
@@ -18,14 +18,14 @@ def resolve_config(world: str | None = None, *, arms: tuple[Arm, ...], prompts: 
                    image: dict[str, str | None] | None = None, sampler: SamplerConfig = SamplerConfig(steps=25, cfg_scale=5.0),
                    guidance: GuidanceConfig = GuidanceConfig(), seeds: int = 8, seed0: int = 0, chunk: int = 16,
                    grid_seeds: int = 4) -> UpliftConfig:
-    """An UpliftConfig from what was given; `heads` maps midblock/latent to a checkpoint stem, `image` holds
+    """An UpliftConfig from what was given; `heads` maps a head kind (midblock, latent, latent_x0) to a checkpoint stem, `image` holds
     the image scorer's clip_arch / clip_checkpoint / aesthetic_mlp / clip_text. Checks prompts against the world before any model loads."""
     check_world(world)
     w = WORLDS[world]() if world else None
     if w is not None and prompts:
         w.check_prompts(prompts)
     judges = {s.kind: s for s in (w.scorers if w else ())}
-    judges = {k: judges.get(k, ScorerConfig(k)) for k in KINDS}
+    judges = {k: judges.get(k, ScorerConfig(k)) for k in judge_kinds(arms, heads or {})}
     for kind, stem in (heads or {}).items():
         judges[kind] = replace(judges[kind], head=stem)
     if transfer:

@@ -12,7 +12,7 @@ TOY_SEEDS ?= 64
 # (one cell per CPU core)
 TOY_EXEC ?=
 
-.PHONY: venv browser demo demo-tiny test bench-cpu cost-cpu cost-cpu-sd21 costmodel report toyworld toyworld-check toyworld-v1 toyworld-sweep toyworld-sweep-clean toyworld-sweep-every-k toyworld-sweep-recurrence clean
+.PHONY: venv browser demo demo-tiny test bench-cpu cost-cpu cost-cpu-sd21 costmodel report toyworld toyworld-check toyworld-v1 toyworld-sweep toyworld-sweep-clean toyworld-sweep-every-k toyworld-sweep-recurrence toyworld-sweep-x0 clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -95,6 +95,12 @@ toyworld-sweep-every-k: $(STAMP)
 toyworld-sweep-recurrence: $(STAMP)
 	$(BIN)/python -m bench uplift --world toy --backends none midu --scales 0.02 0.05 --knobs recurrence=1,2 iterations=1,2 window_start=0.3,0.6 --window 0.3 1 --seeds 32 --chunk 32 --threads 1 --resume --out results/uplift/toy-recurrence $(TOY_EXEC)
 	$(BIN)/python -m bench uplift-report --sweep results/uplift/toy-recurrence --out reports/toyworld_recurrence.md --sweep-command "make toyworld-sweep-recurrence"
+
+# latent-x0 (a latent head on the x0 estimate: no UNet backward, no decoder) beside the noised-latent head it
+# replaces, each plain and at every 12th step
+toyworld-sweep-x0: $(STAMP)
+	$(BIN)/python -m bench uplift --world toy --backends none latent latent-x0 --scales 0.02 0.05 0.1 0.2 --knobs every_k=1,12 --window 0.3 1 --seeds 32 --chunk 32 --threads 1 --resume --out results/uplift/toy-x0 $(TOY_EXEC)
+	$(BIN)/python -m bench uplift-report --sweep results/uplift/toy-x0 --out reports/toyworld_x0.md --sweep-command "make toyworld-sweep-x0"
 
 clean:
 	rm -rf $(DEMO_OUT) .pytest_cache .benchmarks

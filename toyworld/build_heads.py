@@ -11,7 +11,9 @@ truth on fresh images it never saw.
 
 Heads: `midblock` (mid-block features of noised latents, the seed's head),
 `midblock_clean` (the same on un-noised latents, the seed's "clean" variant),
-`latent` (noised latents). The pixel scorer is `toyworld.pixel_scorer`.
+`latent` (noised latents), and `discriminator` (real renders against the model's own
+samples, `toyworld.build_discriminator`; built last, apart, so it leaves the others
+unchanged). The pixel scorer is `toyworld.pixel_scorer`.
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ from scorers.features import FeatureConfig, extract_features
 from scorers.train import TrainConfig, train_head
 from sdmodels import load_models
 
+from .build_discriminator import DiscriminatorConfig, build_discriminator
 from .dataset import make_dataset
 
 HEADS = {  # name -> (kind, noised?)
@@ -88,7 +91,8 @@ def check_against_truth(models, head_meta_pairs: dict, check_dir: Path, truth: n
     return out
 
 
-def build_heads(ldm: str | Path, out: str | Path, cfg: HeadBuildConfig = HeadBuildConfig(), log=print) -> dict:
+def build_heads(ldm: str | Path, out: str | Path, cfg: HeadBuildConfig = HeadBuildConfig(), log=print,
+                disc: DiscriminatorConfig = DiscriminatorConfig()) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -115,9 +119,12 @@ def build_heads(ldm: str | Path, out: str | Path, cfg: HeadBuildConfig = HeadBui
             extra = {**meta.extra, "features": f"toy images seed {cfg.data_seed}", "spearman_truth_fresh": truth_rho[name]}
             # base_model is the LDM's UNet by content (sdmodels/identity.py): the same in any build folder
             save_head(out / name, head, replace(meta, extra=extra))
-    record = {"config": asdict(cfg), "metrics": metrics, "spearman_truth_fresh": truth_rho}
+        built = build_discriminator(models, out / "discriminator", disc, tmp, cfg.seed, log)
+    record = {"config": asdict(cfg), "metrics": metrics, "spearman_truth_fresh": truth_rho,
+              "discriminator": {"config": asdict(disc), "metrics": built["metrics"]}}
     (out / "heads.json").write_text(json.dumps(record, indent=2) + "\n")  # no times or paths: rebuilt files compare byte for byte
     record["seconds"] = round(time.perf_counter() - t0, 1)
+    record["discriminator_sample_seconds"] = round(built["sample_seconds"], 1)
     log(f"heads in {out}: Spearman with ground truth on fresh images {truth_rho}")
     return record
 

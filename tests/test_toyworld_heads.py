@@ -4,7 +4,7 @@ import json
 from scorers import load_head
 from sdmodels import save_models
 from toyworld.build_discriminator import DiscriminatorConfig
-from toyworld.build_heads import HEADS, HeadBuildConfig, build_heads
+from toyworld.build_heads import HEADS, HeadBuildConfig, build_discriminator_only, build_heads
 
 
 def test_build_heads_small(tmp_path, tiny_models):
@@ -22,3 +22,11 @@ def test_build_heads_small(tmp_path, tiny_models):
     assert meta.kind == "midblock" and meta.objective == "discriminator" and meta.extra["class_names"] == ["generated", "real"]
     m = saved["discriminator"]["metrics"]
     assert m["n_train"] + m["n_val"] == 48 and 0 <= m["val_accuracy"] <= 1 and "val_accuracy_t_500_up" in m
+
+    # alone (--only discriminator): the same bytes as in the full build, its record merged into the existing heads.json
+    before = {n: (tmp_path / "heads" / f"{n}.safetensors").read_bytes() for n in (*HEADS, "discriminator")}
+    build_discriminator_only(ldm, tmp_path / "alone", disc, log=lambda s: None)
+    assert (tmp_path / "alone" / "discriminator.safetensors").read_bytes() == before["discriminator"]
+    (tmp_path / "alone" / "heads.json").write_text(json.dumps({k: v for k, v in saved.items() if k != "discriminator"}))
+    build_discriminator_only(ldm, tmp_path / "alone", disc, log=lambda s: None)
+    assert json.loads((tmp_path / "alone" / "heads.json").read_text()) == saved

@@ -8,6 +8,7 @@ truth on fresh images it never saw.
 
     python -m toyworld.build_heads --ldm toyworld/weights/ldm --out toyworld/weights/heads
     python -m toyworld.build_heads --ldm toyworld/weights/ldm --out /tmp/heads --n-images 2000
+    python -m toyworld.build_heads --ldm toyworld/weights/ldm --out toyworld/weights/heads --only discriminator
 
 Heads: `midblock` (mid-block features of noised latents, the seed's head),
 `midblock_clean` (the same on un-noised latents, the seed's "clean" variant),
@@ -129,15 +130,34 @@ def build_heads(ldm: str | Path, out: str | Path, cfg: HeadBuildConfig = HeadBui
     return record
 
 
+def build_discriminator_only(ldm: str | Path, out: str | Path, disc: DiscriminatorConfig = DiscriminatorConfig(),
+                             seed: int = HeadBuildConfig.seed, log=print) -> dict:
+    """The discriminator head alone (as the full build makes it), its record merged into an existing heads.json."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="toy-disc-") as tmp:
+        built = build_discriminator(load_models(str(ldm), "pretrained"), out / "discriminator", disc, Path(tmp), seed, log)
+    path = out / "heads.json"
+    record = json.loads(path.read_text()) if path.is_file() else {}
+    record["discriminator"] = {"config": asdict(disc), "metrics": built["metrics"]}
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return built
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m toyworld.build_heads", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ldm", required=True, help="the toy LDM folder (diffusers layout)")
     p.add_argument("--out", required=True, help="folder for the head checkpoints")
     p.add_argument("--n-images", type=int, default=HeadBuildConfig.n_images, help="training images")
+    p.add_argument("--only", choices=["discriminator"], default=None,
+                   help="build only this head (the others' files are left as they are; heads.json gets its record)")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
-    build_heads(a.ldm, a.out, HeadBuildConfig(n_images=a.n_images))
+    if a.only == "discriminator":
+        build_discriminator_only(a.ldm, a.out)
+    else:
+        build_heads(a.ldm, a.out, HeadBuildConfig(n_images=a.n_images))
     return 0
 
 

@@ -62,9 +62,9 @@ def _kid_rows(sweep: Path, cfg: dict, df: pd.DataFrame) -> tuple[pd.DataFrame, s
     prompts = list(cfg["config"]["prompts"])
     per_prompt = int(df.groupby("prompt_idx").seed.nunique().max())
     raw = features(world.reference(prompts, per_prompt))
-    mean, sd = raw.mean(0), raw.std(0) + 1e-6  # standardised by the reference set: the cubic kernel stays O(1) per dimension
-    features = (lambda f: lambda images: (f(images) - mean) / sd)(features)
-    ref = (raw - mean) / sd
+    rms = float(np.sqrt((raw ** 2).mean())) or 1.0  # one scale for all dimensions: x . y / d of order 1 for the cubic kernel
+    features = (lambda f: lambda images: f(images) / rms)(features)
+    ref = raw / rms
     base = base.set_index(["prompt_idx", "seed"])
     rows = []
     for label, g in kept.items():
@@ -96,8 +96,8 @@ def realism_lines(sweep: str | Path, cfg: dict, df: pd.DataFrame, table: pd.Data
     if not len(kids) and not measures:
         return out + ["No per-row realism measures either (rows lack " + ", ".join(f"`{j}`" for j in ROW_MEASURES) + ").", ""]
     out += ["KID (x 1000) of each arm's samples to renders of the same prompts' captions (`World.reference`, a fixed seed), in the "
-            "shape classifier's penultimate features (trained on renders; no guidance head reads them; each dimension standardised by "
-            "the reference set's mean and sd), guided and unguided on the "
+            "shape classifier's penultimate features (trained on renders; no guidance head reads them; divided by the reference set's "
+            "root mean square, one number for all dimensions), guided and unguided on the "
             "same (prompt, seed) pairs, all seeds; lower is closer to real. Intervals: 2.5-97.5 percentiles over random half "
             "subsets (the KID paper's subset scheme, conservative); the difference uses the same subsets for both arms. "
             "Per-row measures: guided mean (paired uplift against unguided), all seeds.", ""]

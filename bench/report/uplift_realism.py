@@ -127,7 +127,7 @@ def _sentences(kids: pd.DataFrame, table: pd.DataFrame, chosen: pd.DataFrame) ->
         if not len(k):
             continue
         k = k.iloc[0]
-        where = ("closer to" if k.diff_hi < 0 else "further from" if k.diff_lo > 0 else "no measurably closer to or further from")
+        where = ("closer to" if k.diff_hi < 0 else "further from" if k.diff_lo > 0 else "neither measurably closer to nor further from")
         out.append(f"- {c.backend} at its chosen scale {scale_text(c.scale, c.arm)}: samples are {where} real renders "
                    f"(KID difference x 1000 {k['diff'] * KID_UNIT:+.2f} [{k.diff_lo * KID_UNIT:+.2f}, {k.diff_hi * KID_UNIT:+.2f}], all seeds), "
                    f"and the aesthetic truth moves {c.uplift:+.2f} [{c.ci_low:+.2f}, {c.ci_high:+.2f}] (held-out seeds).")

@@ -26,7 +26,8 @@ from sdmodels.identity import model_identity
 RANDOM_CLIP_ARCH = {"sd15": "ViT-L-14", "sd21-base": "ViT-L-14", "sdxl": "ViT-L-14", "tiny": TINY_CLIP_ARCH, "tiny-sdxl": TINY_CLIP_ARCH}
 
 
-KINDS = ("midblock", "latent", "image")  # what a scorer reads: mid-block features, latents, decoded images
+KINDS = ("midblock", "latent", "image")
+NO_TARGET = {"aesthetic": "an aesthetic", "discriminator": "a discriminator"}  # objectives whose scorer needs no target  # what a scorer reads: mid-block features, latents, decoded images
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ def check_scorer_files(cfg: ScorerConfig) -> None:
     for p in paths:
         if p:
             check_header(p)
+    if cfg.head and cfg.objective_target is not None and (objective := load_meta(cfg.head).objective) in NO_TARGET:
+        raise ValueError(f"--objective-target {cfg.objective_target!r}: {cfg.head} is {NO_TARGET[objective]} head, which takes no target")
     if cfg.clip_text is not None:
         cfg.clip_text.check()
         if cfg.aesthetic_mlp:

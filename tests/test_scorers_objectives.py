@@ -184,6 +184,10 @@ def test_discriminator_head_end_to_end(tiny_models, tmp_path):
     assert all(s.guided for s in res.steps) and torch.isfinite(backend.score(res.x0, cond)).all()
     with pytest.raises(ValueError, match="a discriminator head takes no target"):
         make_objective_scorer(head, meta, target="real")
+    from scorers.setup import ScorerConfig, check_scorer_files
+
+    with pytest.raises(ValueError, match=r"--objective-target 'real': .*disc is a discriminator head, which takes no target"):
+        check_scorer_files(ScorerConfig("midblock", head=str(tmp_path / "disc"), objective_target="real"))  # before any model loads
 
 
 def test_real_column_must_be_zero_or_one(tmp_path):

@@ -1,7 +1,9 @@
 """Rated images from a plain table (CSV, or Parquet when pyarrow is installed).
 
 The plain layout has one row per rating: `image_path`, `prompt`, `rating`, and
-optionally `image_id` (default: the path as written) and `label`. Several rows
+optionally `image_id` (default: the path as written), `label` and `real`
+(1 for a real image, 0 for the model's own sample: a discriminator head's data;
+`rating` may then be left out, as such images are not rated). Several rows
 of one image are averaged and counted, as SAC's several ratings are. Relative
 paths are read relative to the table's folder. Returns the record type of
 `scorers.records`.
@@ -25,9 +27,11 @@ def read_table(path: str | Path, skip_missing: bool = False) -> pd.DataFrame:
         df = _read_parquet(path)
     else:
         df = pd.read_csv(path, dtype={"image_path": str, "prompt": str, "image_id": str}, keep_default_na=False)
+    if "real" in df.columns and "rating" not in df.columns:
+        df = df.assign(rating=float("nan"))  # unrated: real and generated images for a discriminator head
     if missing := [c for c in TABLE_REQUIRED if c not in df.columns]:
         raise ValueError(f"{path} lacks columns {missing}; expected {list(TABLE_REQUIRED)} "
-                         f"(optional: image_id, label), got {list(df.columns)}")
+                         f"(optional: image_id, label, real), got {list(df.columns)}")
     if df.empty:
         raise ValueError(f"{path} has no rows")
     df = df.copy()
@@ -35,7 +39,7 @@ def read_table(path: str | Path, skip_missing: bool = False) -> pd.DataFrame:
     if "image_id" not in df.columns:
         df["image_id"] = df["image_path"]
     df["image_path"] = [str((path.parent / p).resolve()) for p in df["image_path"]]
-    extra = ("label",) if "label" in df.columns else ()
+    extra = tuple(c for c in ("label", "real") if c in df.columns)
     for col in ("image_path", "prompt") + extra:
         _check_one_value_per_image(df, col, path)
     named = {"image_path": ("image_path", "first"), "prompt": ("prompt", "first"),

@@ -9,7 +9,7 @@ UNet's down and mid blocks with the prompt (conditional half only, no graph:
 guidance/unet_split.down_mid, the up path never runs) and keep the mid-block
 output. This is what the mid-U seed precomputed. Each row also keeps x_t itself
 (the latent head trains on it), t, the rating mean and count, and optionally an
-integer `label` (class heads) and a CLIP image embedding (CLIP-embedding heads).
+integer `label` (class heads), `real` (discriminator heads) and a CLIP image embedding (CLIP-embedding heads).
 
 On disk: `shard-00000.safetensors`, ... of `shard_rows` rows each plus
 `manifest.json` (model, shapes, timestep range, noise seed, data hash, shards
@@ -85,7 +85,7 @@ class FeatureRun:
 
 def data_sha256(records: pd.DataFrame) -> str:
     """Hash of what was rated (ids, prompts, ratings, labels), not of where the files lie."""
-    cols = [c for c in ("image_id", "prompt", "rating_mean", "rating_count", "label") if c in records.columns]
+    cols = [c for c in ("image_id", "prompt", "rating_mean", "rating_count", "label", "real") if c in records.columns]
     return hashlib.sha256(records[cols].to_csv(index=False).encode()).hexdigest()
 
 
@@ -179,6 +179,8 @@ def compute_rows(models, records, rows: range, cfg, size, t_range, pool, embedde
                "image_key": torch.tensor([image_key(records.image_id.iat[i]) for i in idx], dtype=torch.long)}
         if "label" in records.columns:
             got["label"] = torch.tensor(records.label.to_numpy()[idx], dtype=torch.long)
+        if "real" in records.columns:
+            got["real"] = torch.tensor(records.real.to_numpy()[idx], dtype=torch.long)
         if embedder is not None:
             with torch.no_grad():
                 emb = embedder(pixels.to(embedder.mean.device)).cpu()

@@ -4,14 +4,20 @@ One head interface for all: a `MidBlockHead` or `LatentHead` with K outputs
 (scorers.HEADS), saved with `save_head`; the checkpoint's `objective` says how
 its outputs are trained and read, and `classes` names its K output columns.
 
-    objective  shard column     head outputs       training loss          scorer value (per sample)
-    aesthetic  rating_mean      10 rating logits   CE on round(rating)    expected rating (1..10)
-    class      label            K class logits     CE on the label        log p(target class)
-    clip       clip_embedding   a D-dim embedding  1 - cos(out, emb)      cos(out, target embedding)
+    objective      shard column     head outputs        training loss          scorer value (per sample)
+    aesthetic      rating_mean      10 rating logits    CE on round(rating)    expected rating (1..10)
+    class          label            K class logits      CE on the label        log p(target class)
+    clip           clip_embedding   a D-dim embedding   1 - cos(out, emb)      cos(out, target embedding)
+    discriminator  real (1 or 0)    2 logits: gen, real CE on real             log D - log(1 - D), D = p(real)
 
 For "class", `classes` is (0..K-1) and `extra["class_names"]` may name them; for
 "clip", `classes` is (0..D-1), one per embedding dimension, and `extra["clip"]`
-says which open_clip tower made the embeddings, so a target is made with the same one:
+says which open_clip tower made the embeddings, so a target is made with the same one. A
+"discriminator" head (Kim et al. 2022, discriminator guidance) tells noised latents of real images
+(`real` = 1) from those of the model's own samples (`real` = 0); its scorer is the real-vs-generated
+logit log D - log(1 - D), whose gradient is the estimated gradient of log p_data / p_model (the
+correction that score would need), rather than log D, which saturates at 0 once a sample looks real:
+
 
     scorer = make_objective_scorer(*load_head("heads/red"), target="red")
     model = load_clip_model("ViT-L-14-quickgelu", "clip/open_clip_pytorch_model.bin")
@@ -96,11 +102,23 @@ def _clip_metrics(out, emb, classes, emb_train):
     return {"val_cosine": metrics.mean_cosine(out, emb), "val_cosine_baseline": metrics.mean_cosine(mean, emb)}
 
 
+def _real_classes(values, manifest):
+    return (0, 1)  # output 0: generated, output 1: real
+
+
+def _real_target(real, classes):
+    if not bool(((real == 0) | (real == 1)).all()):
+        raise ValueError(f"the `real` column must be 1 (real) or 0 (generated), got values {sorted(set(real.tolist()))[:5]}")
+    return real.long()
+
+
 OBJECTIVES = {
     "aesthetic": Objective("aesthetic", "rating_mean", _rating_classes, _rating_target, F.cross_entropy, _rating_metrics),
     "class": Objective("class", "label", _label_classes, _label_target, F.cross_entropy, _label_metrics),
     "clip": Objective("clip", "clip_embedding", _clip_classes, _clip_target, _clip_loss, _clip_metrics),
+    "discriminator": Objective("discriminator", "real", _real_classes, _real_target, F.cross_entropy, _label_metrics),
 }
+DISCRIMINATOR_CLASS_NAMES = ("generated", "real")
 
 
 def get_objective(name: str) -> Objective:
@@ -152,16 +170,32 @@ class ClipCosineScorer(nn.Module):
         return F.cosine_similarity(self.head(features).float(), self.target, dim=-1)
 
 
+class RealLogitScorer(nn.Module):
+    """Discriminator guidance: log D - log(1 - D), D = p(real | features); the density-ratio estimate of Kim et al."""
+
+    def __init__(self, head: nn.Module):
+        super().__init__()
+        self.head = head
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        logits = self.head(features).float()
+        return logits[:, 1] - logits[:, 0]
+
+
 def make_objective_scorer(head: nn.Module, meta, target=None) -> nn.Module:
     """The guidance scorer (eval, frozen) for a head and its HeadMeta; `target` as the objective needs it.
 
     aesthetic: no target. class: a class index or a name in meta.extra["class_names"].
-    clip: an embedding (D,) or (B, D), e.g. from clip_text_target / clip_image_target.
+    clip: an embedding (D,) or (B, D), e.g. from clip_text_target / clip_image_target. discriminator: no target.
     """
     if meta.objective == "aesthetic":
         if target is not None:
             raise ValueError("an aesthetic head takes no target: it pushes the expected rating up")
         scorer = ExpectedRatingScorer(head, meta.classes)
+    elif meta.objective == "discriminator":
+        if target is not None:
+            raise ValueError("a discriminator head takes no target: it pushes samples towards 'real'")
+        scorer = RealLogitScorer(head)
     elif meta.objective == "class":
         scorer = ClassLogProbScorer(head, _class_index(target, meta))
     elif meta.objective == "clip":

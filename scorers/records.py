@@ -1,7 +1,8 @@
 """The one record type every data reader returns, and the reader that picks by file type.
 
 A pandas DataFrame with exactly the columns of `RECORD_COLUMNS` (plus an
-optional integer `label` for class heads), one row per image, sorted by
+optional integer `label` for class heads and `real`, 1 or 0, for discriminator heads),
+one row per image, sorted by
 `image_id`:
 
     image_path    absolute path of the image file
@@ -19,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 RECORD_COLUMNS = ("image_path", "prompt", "rating_mean", "rating_count", "image_id")
-OPTIONAL_COLUMNS = ("label",)
+OPTIONAL_COLUMNS = ("label", "real")
 
 
 def finish_records(records: pd.DataFrame, skip_missing: bool, source: str) -> pd.DataFrame:
@@ -33,6 +34,12 @@ def finish_records(records: pd.DataFrame, skip_missing: bool, source: str) -> pd
         out["label"] = pd.to_numeric(out["label"], errors="raise").astype("int64")
         if (out["label"] < 0).any():
             raise ValueError(f"{source}: labels must be class indices >= 0, got {int(out['label'].min())}")
+    if "real" in out.columns:
+        out["real"] = pd.to_numeric(out["real"], errors="raise")
+        if not out["real"].isin((0, 1)).all():
+            bad = out.loc[~out["real"].isin((0, 1)), "real"].iloc[0]
+            raise ValueError(f"{source}: the `real` column must be 1 (a real image) or 0 (the model's own sample), got {bad}")
+        out["real"] = out["real"].astype("int64")
     exists = out["image_path"].map(lambda p: Path(p).is_file())
     if not exists.all():
         first = out.loc[~exists, "image_path"].iloc[0]

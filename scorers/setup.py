@@ -30,6 +30,7 @@ RANDOM_CLIP_ARCH = {"sd15": "ViT-L-14", "sd21-base": "ViT-L-14", "sdxl": "ViT-L-
 # what a scorer reads: mid-block features, (noisy) latents, decoded images, clean latents (at the x0 estimate)
 KINDS = tuple(k for k in SCORER_KINDS if k is not None)
 FEATURES = {"midblock": "midblock", "latent": "latent", "latent_x0": "latent"}  # head kind -> what it reads (sdmodels.feature_shapes)
+NO_TARGET = {"aesthetic": "an aesthetic", "discriminator": "a discriminator"}  # objectives whose scorer needs no target
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ def check_scorer_files(cfg: ScorerConfig) -> None:
     for p in paths:
         if p:
             check_header(p)
+    if cfg.head and cfg.objective_target is not None and (objective := load_meta(cfg.head).objective) in NO_TARGET:
+        raise ValueError(f"--objective-target {cfg.objective_target!r}: {cfg.head} is {NO_TARGET[objective]} head, which takes no target")
     if cfg.clip_text is not None:
         cfg.clip_text.check()
         if cfg.aesthetic_mlp:

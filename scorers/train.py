@@ -5,7 +5,8 @@ latents of the same rows, or, kind latent_x0, on the clean latents of features
 made with --clean; Kaiming init), Adam, a one-cycle LR schedule over the
 whole run, 1 epoch, batch 128. The aesthetic objective classifies round(rating)
 into 10 classes with cross-entropy; "class" and "clip" heads train on the
-shards' `label` / `clip_embedding` columns (scorers.objectives). Images are
+shards' `label` / `clip_embedding` columns, "discriminator" heads on `real`
+(scorers.objectives). Images are
 split by a hash of their id (every noised copy of an image falls on one side),
 and the held-out part reports accuracy, MAE of the expected rating and its
 Spearman correlation with the ratings (aesthetic), accuracy (class) or mean
@@ -20,6 +21,7 @@ terminal); the command writes the loss of every step to `<out>.loss.csv`.
     python -m scorers.train --features feats/sd21 --out heads/sd21-latent --kind latent
     python -m scorers.train --features feats/sd21-clean --out heads/sd21-latent-x0 --kind latent_x0
     python -m scorers.train --features feats/toy --out heads/toy-colour --objective class --epochs 5 --batch 32
+    python -m scorers.train --features feats/real-vs-gen --out heads/disc --objective discriminator
 """
 
 import argparse
@@ -192,6 +194,8 @@ def train_head(features_dir: str | Path, kind: str = "midblock", cfg: TrainConfi
              "image_size": manifest["image_size"], "weights": manifest["weights"]}
     if cfg.objective == "class" and manifest.get("label_names"):
         extra["class_names"] = manifest["label_names"]
+    if cfg.objective == "discriminator":
+        extra["class_names"] = ["generated", "real"]
     if cfg.objective == "clip":
         extra["clip"] = manifest["clip"]
     meta = HeadMeta(kind=kind, feature_shape=shape, base_model=manifest.get("base_model", manifest["model"]), classes=classes,

@@ -53,6 +53,8 @@ CASES = [
     # sample: files
     (S + ["--head", "no/such/head"], "scorer file not found: no/such/head.json"),
     (S + ["--backend", "latent-x0", "--head", "no/such/head"], "scorer file not found: no/such/head.json"),
+    (S + ["--backend", "midu", "--head", "toyworld/weights/heads/midblock", "--objective-target", "red"],
+     "--objective-target 'red': toyworld/weights/heads/midblock is an aesthetic head, which takes no target"),
     (S + ["--backend", "pixel", "--clip-checkpoint", "no/clip.pt", "--aesthetic-mlp", "no/mlp.pth"], "scorer file not found: no/clip.pt"),
     (S + ["--backend", "pixel", "--clip-arch", "no/arch.json"], "scorer file not found: no/arch.json"),
     (S + ["--model", "no/such/folder", "--weights", "random"], "unknown model 'no/such/folder'"),

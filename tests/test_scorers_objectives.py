@@ -140,3 +140,62 @@ def test_objective_targets():
         get_objective("class").target(torch.tensor([0, 3]), (0, 1, 2))
     with pytest.raises(ValueError, match="unknown objective 'style'"):
         get_objective("style")
+
+
+def _real_vs_generated(root):
+    """A folder of 'real' images (red) and one of 'generated' images (blue), as a records table with a `real` column."""
+    rng, rows = np.random.default_rng(1), []
+    for kind, colour in (("real", COLOURS["red"]), ("generated", COLOURS["blue"])):
+        (root / kind).mkdir()
+        for i in range(8):
+            pixels = np.clip(np.array(colour) + rng.normal(0, 20, (32, 32, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(root / kind / f"{i}.png")
+            rows.append((f"{kind}/{i}.png", "a picture", int(kind == "real")))
+    pd.DataFrame(rows, columns=["image_path", "prompt", "real"]).to_csv(root / "r.csv", index=False)  # unrated: no rating column
+    return root / "r.csv"
+
+
+def test_discriminator_head_end_to_end(tiny_models, tmp_path):
+    """Real vs generated images -> scorers.features -> scorers.train --objective discriminator -> a mid-U guide."""
+    from safetensors import safe_open
+
+    from scorers.train import main as train_main
+
+    records = read_records(_real_vs_generated(tmp_path))
+    assert records.real.tolist().count(1) == 8 and records.rating_count.eq(0).all()
+    extract_features(tiny_models, records, tmp_path / "feats", FeatureConfig(repeats=2, shard_rows=16, batch=16, workers=1),
+                     progress=False)
+    real = []
+    for shard in ("shard-00000", "shard-00001"):  # sorted by image id: the generated images, then the real ones
+        with safe_open(str(tmp_path / "feats" / f"{shard}.safetensors"), framework="pt") as f:
+            real += f.get_tensor("real").tolist()
+    assert real == [0] * 16 + [1] * 16
+    assert train_main(["--features", str(tmp_path / "feats"), "--out", str(tmp_path / "disc"), "--objective", "discriminator",
+                       "--batch", "8", "--epochs", "3", "--val-fraction", "0.3", "--quiet"]) == 0
+    head, meta = load_head(tmp_path / "disc", expect_feature_shape=tiny_models.mid_feature_shape(32, 32))
+    assert meta.objective == "discriminator" and meta.classes == (0, 1) and meta.extra["class_names"] == ["generated", "real"]
+    m = meta.extra["metrics"]
+    assert m["n_train"] + m["n_val"] == 32 and 0 <= m["val_accuracy"] <= 1
+    scorer = make_objective_scorer(head, meta)
+    h = torch.randn(3, *meta.feature_shape)
+    logits = head(h)
+    torch.testing.assert_close(scorer(h), torch.log_softmax(logits, -1)[:, 1] - torch.log_softmax(logits, -1)[:, 0])  # log D/(1-D)
+    res, backend, cond = guide(tiny_models, scorer)
+    assert all(s.guided for s in res.steps) and torch.isfinite(backend.score(res.x0, cond)).all()
+    with pytest.raises(ValueError, match="a discriminator head takes no target"):
+        make_objective_scorer(head, meta, target="real")
+    from scorers.setup import ScorerConfig, check_scorer_files
+
+    with pytest.raises(ValueError, match=r"--objective-target 'real': .*disc is a discriminator head, which takes no target"):
+        check_scorer_files(ScorerConfig("midblock", head=str(tmp_path / "disc"), objective_target="real"))  # before any model loads
+
+
+def test_real_column_must_be_zero_or_one(tmp_path):
+    path = _real_vs_generated(tmp_path)
+    df = pd.read_csv(path)
+    df.loc[3, "real"] = 2
+    df.to_csv(path, index=False)
+    with pytest.raises(ValueError, match=r"the `real` column must be 1 \(a real image\) or 0 \(the model's own sample\), got 2"):
+        read_records(path)
+    with pytest.raises(ValueError, match=r"the `real` column must be 1 \(real\) or 0 \(generated\)"):
+        get_objective("discriminator").target(torch.tensor([0, 1, 2]), (0, 1))

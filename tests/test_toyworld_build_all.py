@@ -4,6 +4,7 @@ import pytest
 
 from toyworld.build import BuildConfig
 from toyworld.build_all import build_all, main
+from toyworld.build_discriminator import DiscriminatorConfig
 from toyworld.build_heads import HeadBuildConfig
 from toyworld.build_record import file_table, mismatches
 from toyworld.caption_check import CheckConfig
@@ -20,6 +21,7 @@ SMOKE = dict(
                         check=CheckConfig(n=4, steps=2)),
     pixel_cfg=PixelScorerConfig(epochs=1, n_train=256, n_val=64),
     heads_cfg=HeadBuildConfig(n_images=256, n_check=64, repeats=1),
+    disc_cfg=DiscriminatorConfig(n_generated=16, steps=2, sample_batch=16, repeats=1, epochs=1),
 )
 
 
@@ -31,6 +33,8 @@ def test_build_all_writes_every_part_and_is_deterministic(tmp_path):
     assert {"heads/midblock.safetensors", "heads/latent.json", "pixel_scorer/toy_clip.pt", "ldm/unet/config.json"} <= set(rec["files"])
     assert mismatches(rec["files"], file_table(tmp_path / "w")) == []
     assert set(rec["heads"]["spearman_truth_fresh"]) == {"midblock", "midblock_clean", "latent", "latent_x0"}
+    assert {"heads/discriminator.safetensors", "heads/discriminator.json"} <= set(rec["files"])
+    assert 0 <= rec["heads"]["discriminator"]["val_accuracy"] <= 1
     assert rec["times"]["total_s"] > 0 and "val_spearman_truth" in rec["pixel_scorer"]
     again = build_all(tmp_path / "w2", tmp_path / "rep2", command="smoke", **SMOKE)
     assert mismatches(rec["files"], again["files"]) == []  # the same bytes, file by file

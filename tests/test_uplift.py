@@ -50,6 +50,7 @@ def test_sweep_report_and_headline(tmp_path):
     text = out.read_text()
     assert "Random weights" in text and "## Skipped guidance: non-finite and saturated" in text and "grid_midu.png" in text and (tmp_path / "rep" / "toy_figures" / "pareto.png").is_file()
     assert "## Caption following" in text and "## Ground truth by part" in text and "## Negative scales" in text
+    assert "## Realism: distance to real renders" in text and "has none of the world's feature space beside it" in text
     # honest labels: every component's weights named, a held-out cell of 2 pairs marked unreadable
     assert "(random weights: model, midblock scorer, latent scorer, image scorer)" in text
     assert "**Too small to read: 2 pairs (fewer than 8).**" in text

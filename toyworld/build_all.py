@@ -47,14 +47,14 @@ def _pixel_job(cfg, folder: Path) -> dict:
     return train(cfg, folder / "pixel_scorer", log=lambda s: None)
 
 
-def _heads_stage(ldm_dir: Path, cfg, folder: Path) -> dict:
+def _heads_stage(ldm_dir: Path, cfg, disc, folder: Path) -> dict:
     from toyworld.build_heads import build_heads
 
-    return build_heads(ldm_dir, folder / "heads", cfg, log=lambda s: None)
+    return build_heads(ldm_dir, folder / "heads", cfg, log=lambda s: None, disc=disc)
 
 
 def build_all(out: str | Path, reports: str | Path = "reports", overwrite: bool = False, command: str = "",
-              ldm_cfg=None, pixel_cfg=None, heads_cfg=None, recipe: str = "v2", stages: str | Path | None = None,
+              ldm_cfg=None, pixel_cfg=None, heads_cfg=None, disc_cfg=None, recipe: str = "v2", stages: str | Path | None = None,
               keep_stages: bool = False, stop_after: str | None = None) -> dict:
     """Build `recipe` (see recipes.py); tests may pass their own configs instead (recipe name "custom").
 
@@ -72,7 +72,7 @@ def build_all(out: str | Path, reports: str | Path = "reports", overwrite: bool 
     if recipe not in RECIPES and recipe != "custom":
         raise ValueError(f"recipe {recipe!r}: expected one of {', '.join(RECIPES)}")
     base = RECIPES.get(recipe, Recipe())
-    rec = Recipe(ldm_cfg or base.ldm, pixel_cfg or base.pixel_scorer, heads_cfg or base.heads)
+    rec = Recipe(ldm_cfg or base.ldm, pixel_cfg or base.pixel_scorer, heads_cfg or base.heads, disc_cfg or base.discriminator)
     if recipe != "custom" and rec != base:
         recipe = "custom"
     out, reports = Path(out), Path(reports)
@@ -82,7 +82,7 @@ def build_all(out: str | Path, reports: str | Path = "reports", overwrite: bool 
     start, load0 = time.perf_counter(), os.getloadavg()
     ldm = build(out / "ldm", reports, rec.ldm, command=f"{command} (LDM part)", overwrite=True,
                 side_jobs={"pixel_scorer": (_pixel_job, (rec.pixel_scorer,))},
-                after_save=("heads", _heads_stage, (rec.heads,)), stages=root, recipe=recipe, stage_config=rec.as_dict(),
+                after_save=("heads", _heads_stage, (rec.heads, rec.discriminator)), stages=root, recipe=recipe, stage_config=rec.as_dict(),
                 stop_after=stop_after)
     if ldm is None:
         return None
@@ -102,7 +102,8 @@ def build_all(out: str | Path, reports: str | Path = "reports", overwrite: bool 
         "ldm": {"caption_check": ldm["caption_check"], "shape_classifier": ldm["shape_classifier"],
                 "vae_recon_l1_heldout": ldm["vae_recon_l1_heldout"], "params": ldm["params"]},
         "pixel_scorer": {k: v for k, v in pix.items() if k != "train_s"},
-        "heads": {"metrics": heads["metrics"], "spearman_truth_fresh": heads["spearman_truth_fresh"]},
+        "heads": {"metrics": heads["metrics"], "spearman_truth_fresh": heads["spearman_truth_fresh"],
+                  "discriminator": heads["discriminator"]["metrics"]},
         "versions": versions(), "machine": machine(), "threads_per_process": 1,
     }
     write_record(out, record)

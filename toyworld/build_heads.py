@@ -8,11 +8,14 @@ truth on fresh images it never saw.
 
     python -m toyworld.build_heads --ldm toyworld/weights/ldm --out toyworld/weights/heads
     python -m toyworld.build_heads --ldm toyworld/weights/ldm --out /tmp/heads --n-images 2000
+    python -m toyworld.build_heads --ldm toyworld/weights/ldm --out toyworld/weights/heads --only discriminator
 
 Heads: `midblock` (mid-block features of noised latents, the seed's head),
 `midblock_clean` (the same on un-noised latents, the seed's "clean" variant),
 `latent` (noised latents), `latent_x0` (clean latents: the `latent-x0` backend
-reads it at the x0 estimate). The pixel scorer is `toyworld.pixel_scorer`.
+reads it at the x0 estimate), and `discriminator` (real renders against the model's own
+samples, `toyworld.build_discriminator`; built last, apart, so it leaves the others
+unchanged). The pixel scorer is `toyworld.pixel_scorer`.
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ from scorers.features import FeatureConfig, extract_features
 from scorers.train import TrainConfig, train_head
 from sdmodels import load_models
 
+from .build_discriminator import DiscriminatorConfig, build_discriminator
 from .dataset import make_dataset
 
 HEADS = {  # name -> (kind, noised?)
@@ -90,7 +94,8 @@ def check_against_truth(models, head_meta_pairs: dict, check_dir: Path, truth: n
     return out
 
 
-def build_heads(ldm: str | Path, out: str | Path, cfg: HeadBuildConfig = HeadBuildConfig(), log=print) -> dict:
+def build_heads(ldm: str | Path, out: str | Path, cfg: HeadBuildConfig = HeadBuildConfig(), log=print,
+                disc: DiscriminatorConfig = DiscriminatorConfig()) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -117,11 +122,28 @@ def build_heads(ldm: str | Path, out: str | Path, cfg: HeadBuildConfig = HeadBui
             extra = {**meta.extra, "features": f"toy images seed {cfg.data_seed}", "spearman_truth_fresh": truth_rho[name]}
             # base_model is the LDM's UNet by content (sdmodels/identity.py): the same in any build folder
             save_head(out / name, head, replace(meta, extra=extra))
-    record = {"config": asdict(cfg), "metrics": metrics, "spearman_truth_fresh": truth_rho}
+        built = build_discriminator(models, out / "discriminator", disc, tmp, cfg.seed, log)
+    record = {"config": asdict(cfg), "metrics": metrics, "spearman_truth_fresh": truth_rho,
+              "discriminator": {"config": asdict(disc), "metrics": built["metrics"]}}
     (out / "heads.json").write_text(json.dumps(record, indent=2) + "\n")  # no times or paths: rebuilt files compare byte for byte
     record["seconds"] = round(time.perf_counter() - t0, 1)
+    record["discriminator_sample_seconds"] = round(built["sample_seconds"], 1)
     log(f"heads in {out}: Spearman with ground truth on fresh images {truth_rho}")
     return record
+
+
+def build_discriminator_only(ldm: str | Path, out: str | Path, disc: DiscriminatorConfig = DiscriminatorConfig(),
+                             seed: int = HeadBuildConfig.seed, log=print) -> dict:
+    """The discriminator head alone (as the full build makes it), its record merged into an existing heads.json."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="toy-disc-") as tmp:
+        built = build_discriminator(load_models(str(ldm), "pretrained"), out / "discriminator", disc, Path(tmp), seed, log)
+    path = out / "heads.json"
+    record = json.loads(path.read_text()) if path.is_file() else {}
+    record["discriminator"] = {"config": asdict(disc), "metrics": built["metrics"]}
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return built
 
 
 def main(argv=None) -> int:
@@ -130,9 +152,14 @@ def main(argv=None) -> int:
     p.add_argument("--ldm", required=True, help="the toy LDM folder (diffusers layout)")
     p.add_argument("--out", required=True, help="folder for the head checkpoints")
     p.add_argument("--n-images", type=int, default=HeadBuildConfig.n_images, help="training images")
+    p.add_argument("--only", choices=["discriminator"], default=None,
+                   help="build only this head (the others' files are left as they are; heads.json gets its record)")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
-    build_heads(a.ldm, a.out, HeadBuildConfig(n_images=a.n_images))
+    if a.only == "discriminator":
+        build_discriminator_only(a.ldm, a.out)
+    else:
+        build_heads(a.ldm, a.out, HeadBuildConfig(n_images=a.n_images))
     return 0
 
 

@@ -62,10 +62,13 @@ def matches(images: np.ndarray, captions: list[str], shape_net=None) -> dict:
     colours = colour_names(images)
     out = {"colours": colours, "colour_ok": np.array([c == caption_colour(t) for c, t in zip(colours, captions)])}
     if shape_net is not None:
-        from toyworld.shape_classifier import predict_shapes
+        from toyworld.scene import SHAPES
+        from toyworld.shape_classifier import shape_probs
 
-        shapes = predict_shapes(shape_net, images)
-        out.update(shapes=shapes, shape_ok=np.array([s == caption_shape(t) for s, t in zip(shapes, captions)]))
+        probs = shape_probs(shape_net, images)
+        shapes = [SHAPES[i] for i in probs.argmax(1)]
+        conf = probs[np.arange(len(captions)), [SHAPES.index(caption_shape(t)) for t in captions]]
+        out.update(shapes=shapes, shape_ok=np.array([s == caption_shape(t) for s, t in zip(shapes, captions)]), shape_conf=conf)
     return out
 
 

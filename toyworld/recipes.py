@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 from toyworld.arch import TINY_DECODER_CONFIG_V2, UNET_CONFIG_V2, VAE_CONFIG_V2
 from toyworld.build import BuildConfig
+from toyworld.build_discriminator import DiscriminatorConfig
 from toyworld.build_heads import HeadBuildConfig
 from toyworld.caption_check import CheckConfig
 from toyworld.pixel_scorer import PixelScorerConfig
@@ -40,9 +41,11 @@ class Recipe:
     ldm: BuildConfig = field(default_factory=BuildConfig)
     pixel_scorer: PixelScorerConfig = field(default_factory=PixelScorerConfig)
     heads: HeadBuildConfig = field(default_factory=HeadBuildConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)  # the discriminator head (build_heads)
 
     def as_dict(self) -> dict:
-        return {"ldm": asdict(self.ldm), "pixel_scorer": asdict(self.pixel_scorer), "heads": asdict(self.heads)}
+        return {"ldm": asdict(self.ldm), "pixel_scorer": asdict(self.pixel_scorer), "heads": asdict(self.heads),
+                "discriminator": asdict(self.discriminator)}
 
 
 V1 = Recipe()
@@ -54,6 +57,7 @@ SMOKE = Recipe(
                 check=CheckConfig(n=4, steps=2)),
     pixel_scorer=PixelScorerConfig(epochs=1, n_train=256, n_val=64),
     heads=HeadBuildConfig(n_images=256, n_check=64, repeats=1),
+    discriminator=DiscriminatorConfig(n_generated=16, steps=2, sample_batch=16, repeats=1, epochs=1),
 )
 RECIPES = {"v1": V1, "v2": V2, "smoke": SMOKE}
 DEFAULT_RECIPE = "v2"

@@ -10,6 +10,7 @@ width, blur <= 1 px): a 2 px dot has no shape to read.
     clf, acc = train_shape_classifier(ShapeTrainConfig())
     save_shape_classifier(clf, "toyworld/weights/ldm/shape_classifier"); clf = load_shape_classifier(...)
     names = predict_shapes(clf, images)          # (N, 3, 32, 32) in [-1, 1]
+    probs, feats = shape_probs(clf, images), penultimate(clf, images)  # (N, 4), (N, 64)
 """
 from __future__ import annotations
 
@@ -100,6 +101,18 @@ def train_shape_classifier(cfg: ShapeTrainConfig = ShapeTrainConfig()) -> tuple[
 def predict_shapes(net: ShapeNet, images: np.ndarray) -> list[str]:
     """Shape names of (N, 3, H, W) images in [-1, 1]."""
     return [SHAPES[i] for i in net(masks_of(images)).argmax(1).tolist()]
+
+
+@torch.no_grad()
+def shape_probs(net: ShapeNet, images: np.ndarray) -> np.ndarray:
+    """(N, len(SHAPES)) softmax probabilities of (N, 3, H, W) images in [-1, 1]."""
+    return torch.softmax(net(masks_of(images)), dim=1).numpy()
+
+
+@torch.no_grad()
+def penultimate(net: ShapeNet, images: np.ndarray) -> np.ndarray:
+    """(N, 4 * width) pooled features before the last linear layer: a fixed feature space of the world's own."""
+    return net.layers[:-1](masks_of(images)).numpy().astype(np.float64)
 
 
 def save_shape_classifier(net: ShapeNet, folder: str | Path, meta: dict | None = None) -> Path:

@@ -4,7 +4,10 @@ A world judge maps finished images in [-1, 1] as (N, 3, H, W) numpy and their
 prompts to {name: (N,) values}. The toy world's judges are its pixel-computed
 ground truth (and each of its parts) and the caption checks: does the sample
 show the caption's colour (`caption_colour`, 1 or 0) and shape
-(`caption_shape`, read by the classifier committed beside the model)?
+(`caption_shape`, read by the classifier committed beside the model), and how sure
+is that classifier of the caption's shape (`caption_shape_conf`, its probability)?
+A world may also give a fixed feature space and real reference images for a
+set statistic (a kernel distance to real renders: `toyworld.realism`).
 
 `toy_world()` names the committed toy weights (model, heads, pixel scorer) and
 the evaluation prompts, so `python -m bench uplift --world toy` needs no other
@@ -20,6 +23,7 @@ import numpy as np
 
 from scorers.setup import ScorerConfig
 from toyworld.caption import caption, parse_caption
+from toyworld.realism import caption_renders, realism_features
 from toyworld.scene import sample_scenes
 
 Judge = Callable[[np.ndarray, list[str]], dict[str, np.ndarray]]
@@ -38,6 +42,8 @@ class World:
     prompts: tuple[str, ...]
     judges: Callable[[str], list[Judge]]  # model source -> the world's judges for samples of that model
     check_prompts: Callable[[Sequence[str]], None]  # refuses prompts the judges cannot read
+    features: Callable[[str], Callable] | None = None  # model source -> fn(images) -> (N, D) features no head trained on
+    reference: Callable[[Sequence[str], int], np.ndarray] | None = None  # (prompts, per prompt) -> real images of them
 
 
 def toy_truth(images: np.ndarray, prompts: list[str]) -> dict[str, np.ndarray]:
@@ -60,7 +66,10 @@ def toy_caption_judge(model: str | Path | None) -> Judge:
 
     def judge(images: np.ndarray, prompts: list[str]) -> dict[str, np.ndarray]:
         m = matches(images, prompts, net)
-        return {f"caption_{k}": m[f"{k}_ok"].astype(float) for k in ("colour", "shape") if f"{k}_ok" in m}
+        out = {f"caption_{k}": m[f"{k}_ok"].astype(float) for k in ("colour", "shape") if f"{k}_ok" in m}
+        if "shape_conf" in m:
+            out["caption_shape_conf"] = m["shape_conf"].astype(float)
+        return out
 
     return judge
 
@@ -104,4 +113,5 @@ def toy_world(weights: Path = TOY_WEIGHTS) -> World:
         scorers=(ScorerConfig("midblock", head=f"{w}/heads/midblock"), ScorerConfig("latent", head=f"{w}/heads/latent"),
                  ScorerConfig("image", **pixel), ScorerConfig("latent_x0", head=f"{w}/heads/latent_x0")),
         prompts=toy_prompts(), judges=toy_judges, check_prompts=toy_check_prompts,
+        features=realism_features, reference=caption_renders,
     )

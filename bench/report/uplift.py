@@ -21,6 +21,7 @@ from bench.report.uplift_front import front_headline, front_lines, plot_front
 from bench.store.provenance import REPO_ROOT
 from bench.report.uplift_baselines import cfg_lines
 from bench.report.uplift_human import human_section
+from bench.report.uplift_realism import realism_lines
 from bench.uplift.analysis import choose_scales, judge_columns, samples, split_seeds, uplift_table
 from bench.uplift.baselines import against_cfg, cfg_rows, choose_cfg
 from bench.uplift.best_of import against_best_of, curves
@@ -111,6 +112,7 @@ def write_report(sweep: str | Path, out: str | Path, headline: str | Path | None
     lines += other_rule_lines(other, select)
     lines += parts_lines(chosen)
     lines += caption_lines(chosen, table)
+    lines += realism_lines(sweep, cfg, df, table, chosen)
     lines += negative_lines(table, select)
     lines += cfg_lines(cfg_table, best_cfg, versus, select)
     held = split_seeds(df)[1]

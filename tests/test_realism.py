@@ -67,3 +67,16 @@ def test_realism_section_tells_real_looking_samples_from_noise(tmp_path):
     assert "shape confidence" in text and "clean" in text
     missing = "\n".join(realism_lines(tmp_path / "elsewhere", cfg, df, table, chosen))
     assert "the sweep kept 0 unguided images" in missing and "--keep-images all" in missing
+
+
+def test_arms_read_from_a_frame_with_other_arms_fields():
+    """Rows of a pandas frame carry NaN for the fields other arms vary (a CFG-only arm's cfg_scale, a draw): the
+    unguided arm is still the plain one, so its kept images are found (the realism section and the rating page)."""
+    from pathlib import Path
+
+    rows = [{"backend": "none", "scale": 0.0, "prompt_idx": 0, "seed": 1},
+            {"backend": "none", "scale": 0.0, "cfg_scale": 3.0, "prompt_idx": 0, "seed": 1},
+            {"backend": "none", "scale": 0.0, "draw": 2, "prompt_idx": 0, "seed": 1}]
+    framed = pd.DataFrame(rows).to_dict("records")
+    assert [arm_of(r) for r in framed] == [arm_of(r) for r in rows]
+    assert image_path(Path("i"), arm_of(framed[0]), 0, 1) == Path("i/none/s+0/p0_seed1.png")

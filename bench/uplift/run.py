@@ -60,9 +60,11 @@ def cells(cfg: UpliftConfig) -> list[dict]:
 
 
 def arm_of(cell: dict) -> Arm:
-    """The arm a cell or row belongs to, from its flat keys."""
-    return Arm(cell["backend"], tuple((k, v) for k, v in cell.items() if k in ARM_FIELDS and not (k == "scale" and v == 0.0)),
-               cell.get("draw", 0))
+    """The arm a cell or row belongs to, from its flat keys (a NaN is a key the row lacks: a row of a pandas frame
+    that holds other arms' fields)."""
+    return Arm(cell["backend"], tuple((k, v) for k, v in cell.items()
+                                      if k in ARM_FIELDS and not (k == "scale" and v == 0.0) and v == v),
+               cell.get("draw", 0) if cell.get("draw", 0) == cell.get("draw", 0) else 0)
 
 
 class TimedBackend:

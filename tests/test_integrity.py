@@ -172,4 +172,4 @@ def test_the_committed_toy_sweep_resumes_with_the_makefiles_command(capsys):
     out = args[args.index("--out") + 1]
     args[args.index("--out") + 1] = str(root / out)
     assert main([*args, "--quiet"]) == 0
-    assert "0 cells run, 304 already done" in capsys.readouterr().out
+    assert "0 cells run, 424 already done" in capsys.readouterr().out

@@ -29,10 +29,11 @@ def plot_front(points: pd.DataFrame, judge: str, path: Path) -> Path:
         ax.axvline(budget, color="grey", lw=0.6, ls=":")
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xscale("log")
-    ticks = [t for t in (1.0, 1.1, 1.2, 1.5, 2.0, 5.0, 10.0, 20.0) if t <= max(2.0, points.cost.max() * 1.5)]
+    right = max(2.1, points.cost.max() * 1.1)
+    ticks = [t for t in (1.0, 1.1, 1.2, 1.5, 2.0, 3.0, 4.0, 5.0, 10.0, 20.0, 50.0) if t <= right]  # labelled ticks up to the right edge
     ax.set_xticks(ticks, [f"{t:g}x" for t in ticks], fontsize=7)
     ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlim(0.98, max(2.1, points.cost.max() * 1.1))
+    ax.set_xlim(0.98, right)
     ax.set_xlabel("cost of one finished sample at SD 2.1-base, 512 px (x unguided, cost model)", fontsize=8)
     ax.set_ylabel(f"held-out uplift of {judge} (95% CI)", fontsize=8)
     ax.set_title("every arm (faint: off the front); the front per backend chosen on calibration seeds\ndotted: the budgets "

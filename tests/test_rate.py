@@ -147,3 +147,13 @@ def test_chosen_arms_keep_their_knobs(tmp_path):
     offered = offered_arms(df, "chosen")
     assert len(offered) == 1 and "every_k" not in offered.arm.iloc[0]
     assert len(offered_arms(df, "positive")) == 2
+
+
+def test_the_committed_toy_sweep_offers_held_out_pairs():
+    """make toyworld-sweep keeps every image, so the page's default plan on it reaches the held-out seeds."""
+    from pathlib import Path
+
+    plan = make_plan(Path(__file__).resolve().parents[1] / "results" / "uplift" / "toy", "chosen")
+    seeds = {p.seed for p in plan.pairs}
+    assert max(seeds) >= 32 > min(seeds)  # the sweep's 64 seeds: calibration 0-31, held-out 32-63
+    assert all(plan.image(p, lab).is_file() for p in plan.pairs[:50] for lab in (p.a, p.b))

@@ -41,13 +41,16 @@ def test_readme_sweep_logs_config_steps_rows_and_grids_offline(tmp_path, monkeyp
     assert main(argv[5:] + ["--quiet"]) == 0
 
     (run_file,) = (tmp_path / env["WANDB_DIR"]).glob("wandb/offline-run-*/run-*.wandb")
-    config, history = {}, []
+    config, history, kinds = {}, [], []
     for r in records(run_file):
-        if r.WhichOneof("record_type") == "run":
-            config = {i.key: json.loads(i.value_json) for i in r.run.config.update}
+        kind = r.WhichOneof("record_type")
+        kinds.append(kind)
+        if kind in ("run", "config"):  # the config comes with the run record, later updates as config records
+            config.update({i.key: json.loads(i.value_json) for i in (r.run.config if kind == "run" else r.config).update})
         elif r.WhichOneof("record_type") == "history":
             history.append({i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in r.history.item})
     sweep = json.loads((tmp_path / "out/u-wandb/config.json").read_text())
+    assert {"arms", "judges", "scorers"} <= set(config), (sorted(config), kinds)
     assert config["arms"] == sweep["config"]["arms"] and config["judges"] == sweep["config"]["judges"]
     assert config["scorers"] == sweep["scorers"]
 

@@ -74,15 +74,18 @@ toyworld-v1: $(STAMP)
 	$(BIN)/python -m toyworld.build_all --recipe v1 --out $(TOY1_OUT)/weights --reports $(TOY1_OUT)/reports
 
 # the committed uplift sweep and its report (resumes where an interrupted run stopped): every backend, CFG only at
-# four more scales, best-of-8 draws, the images of every seed kept (the rating page offers held-out pairs)
+# four more scales, best-of-8 draws, the images of every seed kept (the rating page offers held-out pairs); each
+# sweep's rows packed (rows.jsonl.gz, a tenth of the size: the tracked tree must fit the GPU machine's transfer)
 TOY_SWEEP := $(BIN)/python -m bench uplift --world toy --backends none midu latent pixel --scales $(TOY_SCALES) --cfg-scales 1.5 3 7.5 15 --best-of 8 --window 0.3 1 --seeds $(TOY_SEEDS) --chunk 32 --threads 1 --keep-images all --resume --out results/uplift/toy $(TOY_EXEC)
 toyworld-sweep: $(STAMP)
 	$(TOY_SWEEP)
+	$(BIN)/python -m bench pack results/uplift/toy
 	$(BIN)/python -m bench uplift-report --sweep results/uplift/toy --out reports/toyworld.md --headline reports/headline.json --sweep-command "make toyworld-sweep"
 
 # the seed's clean-feature head (no added noise in training) guiding mid-U, same settings; not merged into the headline
 toyworld-sweep-clean: $(STAMP)
 	$(BIN)/python -m bench uplift --world toy --backends none midu --head midblock=toyworld/weights/heads/midblock_clean --scales $(TOY_SCALES) --window 0.3 1 --seeds $(TOY_SEEDS) --chunk 32 --threads 1 --resume --out results/uplift/toy-midblock-clean $(TOY_EXEC)
+	$(BIN)/python -m bench pack results/uplift/toy-midblock-clean
 	$(BIN)/python -m bench uplift-report --sweep results/uplift/toy-midblock-clean --out reports/toyworld_midblock_clean.md --sweep-command "make toyworld-sweep-clean"
 
 # the cost of a finished sample, by question (each under an hour on one core, resumable): how rarely mid-U can guide
@@ -90,16 +93,19 @@ toyworld-sweep-clean: $(STAMP)
 # recurrence, inner iterations and a later window buy; settings chosen on calibration seeds, read on held-out ones
 toyworld-sweep-every-k: $(STAMP)
 	$(BIN)/python -m bench uplift --world toy --backends none midu --scales 0.02 0.05 0.15 0.36 --knobs every_k=1,4,12 reuse_grad=0,1 --window 0.3 1 --seeds 32 --chunk 32 --threads 1 --resume --out results/uplift/toy-every-k $(TOY_EXEC)
+	$(BIN)/python -m bench pack results/uplift/toy-every-k
 	$(BIN)/python -m bench uplift-report --sweep results/uplift/toy-every-k --out reports/toyworld_every_k.md --sweep-command "make toyworld-sweep-every-k"
 
 toyworld-sweep-recurrence: $(STAMP)
 	$(BIN)/python -m bench uplift --world toy --backends none midu --scales 0.02 0.05 --knobs recurrence=1,2 iterations=1,2 window_start=0.3,0.6 --window 0.3 1 --seeds 32 --chunk 32 --threads 1 --resume --out results/uplift/toy-recurrence $(TOY_EXEC)
+	$(BIN)/python -m bench pack results/uplift/toy-recurrence
 	$(BIN)/python -m bench uplift-report --sweep results/uplift/toy-recurrence --out reports/toyworld_recurrence.md --sweep-command "make toyworld-sweep-recurrence"
 
 # latent-x0 (a latent head on the x0 estimate: no UNet backward, no decoder) beside the noised-latent head it
 # replaces, each plain and at every 12th step
 toyworld-sweep-x0: $(STAMP)
 	$(BIN)/python -m bench uplift --world toy --backends none latent latent-x0 --scales 0.02 0.05 0.1 0.2 --knobs every_k=1,12 --window 0.3 1 --seeds 32 --chunk 32 --threads 1 --resume --out results/uplift/toy-x0 $(TOY_EXEC)
+	$(BIN)/python -m bench pack results/uplift/toy-x0
 	$(BIN)/python -m bench uplift-report --sweep results/uplift/toy-x0 --out reports/toyworld_x0.md --sweep-command "make toyworld-sweep-x0"
 
 # the discriminator head (real renders against the model's own samples) guiding mid-U; scales from a pilot on calibration
@@ -107,6 +113,7 @@ toyworld-sweep-x0: $(STAMP)
 TOY_DISC_SCALES ?= -0.01 0.002 0.005 0.01 0.03 0.1
 toyworld-sweep-discriminator: $(STAMP)
 	$(BIN)/python -m bench uplift --world toy --backends none midu --head midblock=toyworld/weights/heads/discriminator --scales $(TOY_DISC_SCALES) --window 0.3 1 --seeds 32 --chunk 32 --threads 1 --keep-images all --resume --out results/uplift/toy-discriminator $(TOY_EXEC)
+	$(BIN)/python -m bench pack results/uplift/toy-discriminator
 	$(BIN)/python -m bench uplift-report --sweep results/uplift/toy-discriminator --out reports/toyworld_discriminator.md --sweep-command "make toyworld-sweep-discriminator"
 
 clean:

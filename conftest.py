@@ -43,13 +43,14 @@ def toy_rate_sweep(tmp_path_factory):
     import shutil
     from pathlib import Path
 
+    from bench.store.rows import read_rows
     from bench.uplift.analysis import samples
 
     src, out = Path("results/uplift/toy"), tmp_path_factory.mktemp("rate") / "sweep"
     (out / "images").mkdir(parents=True)
     shutil.copy(src / "config.json", out / "config.json")
     keep = lambda r: r["prompt_idx"] < 2 and r["seed"] < 4 and r["scale"] in (0.0, 0.02, 0.05) and "cfg_scale" not in r  # noqa: E731
-    rows = [r for r in map(json.loads, (src / "rows.jsonl").read_text().splitlines()) if keep(r)]
+    rows = [r for r in read_rows(src / "rows.jsonl") if keep(r)]  # packed: rows.jsonl.gz
     (out / "rows.jsonl").write_text("".join(json.dumps({**r, "cell_rows": 4}) + "\n" for r in rows))  # 4 seeds of each cell: complete cells
     for folder in ["none/s+0", *(f"{b}/s+{s}" for b in ("midu", "latent", "pixel") for s in ("0.02", "0.05"))]:
         (out / "images" / folder).mkdir(parents=True)

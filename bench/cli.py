@@ -21,6 +21,7 @@ COMMANDS = {
     "report": "bench.commands.report",
     "gate": "bench.commands.gate",
     "rate": "bench.commands.rate",
+    "pack": "bench.commands.pack",
 }
 
 

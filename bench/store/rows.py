@@ -8,9 +8,15 @@ fsync, so after a crash the file holds complete cells plus at most one
 incomplete final cell (possibly ending in a torn line). `RowStore` truncates
 that tail before appending again and `read_rows` ignores it, so a resumed
 sweep sees every finished cell exactly once.
+
+A finished sweep can be packed (`python -m bench pack`, bench/store/pack.py):
+its complete cells move, byte for byte, into `rows.jsonl.gz` beside, about a
+tenth of the size. `read_rows` reads the packed rows first, then the live
+file, which a resumed sweep appends to as before; a cell in both is refused.
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import math
@@ -32,9 +38,16 @@ def strict(row: dict) -> dict:
     return {**{k: (None if k in bad else v) for k, v in row.items()}, "nonfinite_values": len(bad)}
 
 
-def _parse(path: Path, keys: tuple[str, ...] = ("config_hash",)) -> tuple[list[dict], list[int]]:
+def packed_path(path: str | Path) -> Path:
+    """Where a packed sweep keeps the rows of `path`: `rows.jsonl.gz` beside `rows.jsonl`."""
+    path = Path(path)
+    return path.with_name(path.name + ".gz")
+
+
+def parse_lines(path: Path, keys: tuple[str, ...] = ("config_hash",), data: bytes | None = None) -> tuple[list[dict], list[int]]:
     """Complete rows and the byte offset where each starts; a torn last line is left out; every row has `keys`."""
-    data = path.read_bytes() if path.exists() else b""
+    if data is None:
+        data = path.read_bytes() if path.exists() else b""
     rows, starts, pos = [], [], 0
     lines = data.split(b"\n")
     for i, line in enumerate(lines):
@@ -55,7 +68,7 @@ def _parse(path: Path, keys: tuple[str, ...] = ("config_hash",)) -> tuple[list[d
     return rows, starts
 
 
-def _complete(rows: list[dict]) -> int:
+def complete_prefix(rows: list[dict]) -> int:
     """How many leading rows form complete cells (only the last cell can be cut short)."""
     if not rows:
         return 0
@@ -66,10 +79,31 @@ def _complete(rows: list[dict]) -> int:
     return len(rows) if len(rows) - first >= rows[-1].get("cell_rows", 1) else first
 
 
+def packed_rows(path: str | Path, keys: tuple[str, ...] = ("config_hash",)) -> tuple[list[dict], bytes]:
+    """The rows `bench pack` moved out of `path` and their bytes (nothing where the sweep was never packed)."""
+    gz = packed_path(path)
+    if not gz.exists():
+        return [], b""
+    try:
+        data = gzip.decompress(gz.read_bytes())
+    except (OSError, EOFError) as e:
+        raise ValueError(f"{gz}: not a complete gzip file ({e}); restore it from version control") from None
+    rows, _ = parse_lines(gz, keys, data)
+    if len(rows) != complete_prefix(rows) or (data and not data.endswith(b"\n")):
+        raise ValueError(f"{gz}: its last cell is incomplete; packed rows are sealed, so the file was edited or corrupted")
+    return rows, data
+
+
 def read_rows(path: str | Path, keys: tuple[str, ...] = ("config_hash",)) -> list[dict]:
-    """Rows of complete cells; an incomplete last cell (a crash mid-write) is ignored; every row must have `keys`."""
-    rows, _ = _parse(Path(path), keys)
-    return rows[:_complete(rows)]
+    """Rows of complete cells, packed ones first; an incomplete last cell (a crash mid-write) is ignored; every row must have `keys`."""
+    packed, _ = packed_rows(path, keys)
+    rows, _ = parse_lines(Path(path), keys)
+    rows = rows[:complete_prefix(rows)]
+    twice = {r.get("config_hash") for r in packed} & {r.get("config_hash") for r in rows} - {None}
+    if twice:
+        raise ValueError(f"{path}: {len(twice)} cell(s) are also in {packed_path(path).name} (a `bench pack` cut short?); "
+                         "run `python -m bench pack` on the folder again to finish it")
+    return packed + rows
 
 
 class RowStore:
@@ -83,8 +117,8 @@ class RowStore:
     def _drop_incomplete_tail(self) -> None:
         if not self.path.exists():
             return
-        rows, starts = _parse(self.path)
-        keep = _complete(rows)
+        rows, starts = parse_lines(self.path)
+        keep = complete_prefix(rows)
         end = starts[keep] if keep < len(rows) else None
         size = self.path.stat().st_size
         if end is None:

@@ -156,3 +156,21 @@ def test_the_gpu_branch_still_names_the_reference_run():
 def test_a_rehearsal_switch_other_than_0_or_1_is_refused(tmp_path):
     proc, _ = _rehearse(tmp_path, REHEARSAL="yes")
     assert proc.returncode == 2 and "REHEARSAL=yes: expected 1" in proc.stdout + proc.stderr
+
+
+# what the GPU machine's transfer takes: the working tree (tracked and untracked-not-ignored files) and what `carry`
+# names (the wheels, .whl/, about 8.3 MiB: diffusers 6.1, open_clip 1.5, wcwidth 0.75, ftfy 0.04) in 64 MiB
+DEVICE_TRANSFER_MIB, WHEELS_MIB = 64, 10
+
+
+def test_the_working_tree_and_the_wheels_fit_the_gpu_machines_transfer():
+    """Committed results grow; past the limit the prepared GPU run is refused before it starts (sweeps' rows are packed)."""
+    try:
+        out = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                             capture_output=True, check=True).stdout
+        files = [ROOT / f for f in out.decode().split("\0") if f]
+    except (OSError, subprocess.CalledProcessError):  # a copy without its .git: every file but what .gitignore keeps out
+        skip = {".git", ".venv", ".whl", "__pycache__", ".pytest_cache", ".benchmarks", "build", "out", "demo-out"}
+        files = [p for p in ROOT.rglob("*") if p.is_file() and not skip & set(p.relative_to(ROOT).parts)]
+    mib = sum(f.stat().st_size for f in files if f.is_file()) / 2**20
+    assert mib + WHEELS_MIB <= DEVICE_TRANSFER_MIB, f"{mib:.1f} MiB of working tree + {WHEELS_MIB} MiB of wheels"

@@ -38,7 +38,7 @@ DISCRIMINATOR_SEED = 6161  # scenes (captions, real renders) and sampler noise o
 
 @dataclass(frozen=True)
 class DiscriminatorConfig:
-    n_generated: int = 384  # captions: each gives one real render and one generated sample
+    n_generated: int = 1536  # captions: each gives one real render and one generated sample (384 overfit: held-out loss 0.74)
     seed: int = DISCRIMINATOR_SEED
     steps: int = 25  # the world's sampler: DDIM, 25 steps, CFG 5
     cfg_scale: float = 5.0

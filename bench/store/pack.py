@@ -4,7 +4,7 @@ Sweeps that are committed would otherwise hold tens of MB of JSON lines. The
 packed file is written whole (a temporary file, fsync, rename), and only then
 is the live file removed, so a pack cut short at any point loses nothing: the
 cells it left in both places are recognised by the next pack (they must be
-byte-identical) and refused by every reader until then. Packing again after a
+equal) and refused by every reader until then. Packing again after a
 resumed sweep added cells appends them. The gzip header holds no time or name,
 so the same rows always pack to the same bytes.
 """
@@ -18,13 +18,15 @@ from bench.store.lock import FolderLock
 from bench.store.rows import complete_prefix, packed_path, packed_rows, parse_lines
 
 
-def _cells(rows: list[dict], starts: list[int], data: bytes) -> dict[str, bytes]:
-    """Each cell's lines as they were written, by config_hash."""
-    ends = starts[1:] + [len(data)]
-    out: dict[str, bytes] = {}
-    for r, a, b in zip(rows, starts, ends):
-        out[r["config_hash"]] = out.get(r["config_hash"], b"") + data[a:b]
-    return out
+def _cells(rows: list[dict], starts: list[int] | None = None, data: bytes = b"") -> dict[str, tuple[list[dict], bytes]]:
+    """Each cell's rows and, where `starts` are given, its lines as they were written in `data`, by config_hash."""
+    ends = (starts or [])[1:] + [len(data)]
+    rows_of: dict[str, list[dict]] = {}
+    lines_of: dict[str, list[bytes]] = {}
+    for i, r in enumerate(rows):
+        rows_of.setdefault(r["config_hash"], []).append(r)
+        lines_of.setdefault(r["config_hash"], []).append(data[starts[i]:ends[i]] if starts else b"")
+    return {k: (v, b"".join(lines_of[k])) for k, v in rows_of.items()}
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -54,14 +56,14 @@ def pack(folder: str | Path) -> tuple[int, int]:
         rows, starts = parse_lines(live, data=data)
         if complete_prefix(rows) < len(rows) or (data and not data.endswith(b"\n")):
             raise ValueError(f"{live}: its last cell is unfinished; resume the sweep (same command, --resume) before packing")
-        have = {r["config_hash"] for r in packed}
-        new = b""
-        for cell, lines in _cells(rows, starts, data).items():
+        have = _cells(packed)
+        new = []
+        for cell, (cell_rows, lines) in _cells(rows, starts, data).items():
             if cell not in have:
-                new += lines
-            elif lines not in old:
+                new.append(lines)
+            elif cell_rows != have[cell][0]:
                 raise ValueError(f"{live}: cell {cell} is also packed, with other rows; the two files disagree")
-        added = len({r["config_hash"] for r in rows} - have)
+        added, new = len(new), b"".join(new)
         if new:
             tmp = gz.with_name(gz.name + ".tmp")
             with open(tmp, "wb") as f:
